@@ -1,0 +1,1 @@
+"""fpa-warehouse: the Guangxi Family Planning Association data warehouse."""

@@ -1,0 +1,151 @@
+"""The `fpa` command line (WAREHOUSE.md). Thin: every command calls one function of the package,
+the same function Airflow's tasks call."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+USAGE_ERROR = 2
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from fpa.generate.inbox import generate, parse_years, stderr_progress
+
+    try:
+        years = parse_years(args.years)
+        summary = generate(
+            Path(args.out),
+            years,
+            args.scale,
+            args.seed,
+            args.clean,
+            Path(args.truth) if args.truth else None,
+            args.force,
+            stderr_progress,
+        )
+    except (ValueError, FileExistsError) as e:
+        print(f"fpa generate: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    files = summary["files_by_status"]
+    print(
+        f"inbox {args.out}: {summary['policy_rows']:,} policy rows, "
+        f"{summary['claim_rows']:,} claim rows, "
+        + ", ".join(f"{n} {s}" for s, n in files.items())
+        + " files"
+    )
+    print(f"truth {summary['truth_dir']}")
+    return 0
+
+
+def _not_yet(issue: str):
+    def run(args: argparse.Namespace) -> int:
+        print(f"fpa {args.command}: not built yet ({issue}); nothing was changed.", file=sys.stderr)
+        return USAGE_ERROR
+
+    return run
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fpa.demo import run_demo
+
+    return run_demo(Path(args.dir), args.scale)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fpa",
+        description="The Guangxi Family Planning Association data warehouse "
+        "(广西计生协数据仓库): generate sample deliveries, load them, publish the marts.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser(
+        "generate",
+        help="write a realistic inbox and its truth file",
+        description="Write insurer/, reports/ and targets/ as the source "
+        "contracts describe, with the known deviations mixed in unless --clean, "
+        "and beside the inbox a truth folder (DIR.truth/) with the exact figures "
+        "the warehouse must publish and the fate of every file.",
+    )
+    g.add_argument("--out", required=True, metavar="DIR", help="the inbox to write")
+    g.add_argument("--years", default="2017-2024", help="a range such as 2017-2024 (default)")
+    g.add_argument(
+        "--scale",
+        default="small",
+        choices=["small", "province", "demo"],
+        help="small: about 1/100 of a province, for tests (default); province: "
+        "a real year, about 3 million policy rows; demo: province size for the "
+        "anchored years 2020 and 2022, small elsewhere",
+    )
+    g.add_argument("--seed", type=int, default=20240101, help="same seed, same bytes")
+    g.add_argument("--clean", action="store_true", help="no deviations: the template exactly")
+    g.add_argument("--truth", metavar="DIR", help="where the truth goes (default: DIR.truth)")
+    g.add_argument("--force", action="store_true", help="replace deliveries already in DIR")
+    g.set_defaults(run=_generate)
+
+    ld = sub.add_parser(
+        "load",
+        help="one nightly run: land, parse, build, gate, publish",
+        description="Land every new file of the inbox, parse, build the dbt "
+        "project, run the quality gate and publish. Exit 0 when published, 1 "
+        "when the gate blocked publication, 2 on a usage error.",
+    )
+    ld.add_argument("--inbox", default=os.environ.get("FPA_INBOX"), help="default: $FPA_INBOX")
+    ld.add_argument(
+        "--warehouse",
+        default=os.environ.get("FPA_WAREHOUSE"),
+        help="the published DuckDB file (default: $FPA_WAREHOUSE)",
+    )
+    ld.set_defaults(run=_not_yet("the ingestion, dbt and gate issues"))
+
+    rb = sub.add_parser(
+        "rollback",
+        help="put back the previously published version",
+        description="Put back the previously published warehouse file.",
+    )
+    rb.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    rb.set_defaults(run=_not_yet("the publication issue"))
+
+    ss = sub.add_parser(
+        "superset", help="Superset dashboards as code", description="Superset dashboards as code."
+    )
+    ssub = ss.add_subparsers(dest="superset_command", required=True, metavar="SUBCOMMAND")
+    sync = ssub.add_parser(
+        "sync",
+        help="create or update the database, datasets, charts, "
+        "dashboards and roles from superset/ (idempotent)",
+        description="Create or update Superset's database connection, "
+        "datasets, charts, dashboards and roles from superset/.",
+    )
+    sync.set_defaults(run=_not_yet("the Superset issue"))
+
+    dm = sub.add_parser(
+        "demo",
+        help="the whole system on this machine, embedded defaults",
+        description="Run the system on this machine with embedded defaults. "
+        "Today: writes the calibrated sample inbox and shows the figures the "
+        "warehouse will publish from it; the nightly load, Superset and "
+        "Airflow join as their issues land.",
+    )
+    dm.add_argument("--dir", default="demo", help="working folder (default: ./demo)")
+    dm.add_argument(
+        "--scale",
+        default="demo",
+        choices=["small", "province", "demo"],
+        help="demo (default): the published figures for 2020 and 2022, small "
+        "elsewhere; small: seconds; province: every year full size",
+    )
+    dm.set_defaults(run=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,789 @@
+"""The insurer's daily extracts: every policy and claim of the plan, as rows and files.
+
+Policies are realised per year, product and county so that they add up to the plan exactly;
+rows planted to be quarantined and files planted to be rejected come on top. The returned
+frames are the generator's model of what it wrote, from which the truth is computed.
+"""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from fpa import reference
+from fpa.generate import people
+from fpa.generate.delivery import Deliveries, Fate, QuarantinedRow, arrival
+from fpa.generate.plan import PRODUCTS, Plan, rng_for
+from fpa.generate.text import fmt_cents, iso_dates, numbered
+from fpa.quarantine import DESCRIPTIONS, Reason
+
+POLICY_HEADER = [
+    "保单号",
+    "险种代码",
+    "险种名称",
+    "投保日期",
+    "保险起期",
+    "保险止期",
+    "份数",
+    "保费",
+    "被保险人姓名",
+    "证件类型",
+    "证件号码",
+    "联系电话",
+    "所属市",
+    "所属县区",
+    "出单机构",
+    "保单状态",
+    "批改日期",
+]
+CLAIM_HEADER = [
+    "赔案号",
+    "保单号",
+    "险种代码",
+    "被保险人证件号码",
+    "出险日期",
+    "报案日期",
+    "结案日期",
+    "出险原因",
+    "赔付金额",
+    "赔案状态",
+    "所属县区",
+]
+CAUSES = np.array(["意外伤害", "疾病身故", "意外医疗", "住院津贴", "其他"])
+CAUSE_P = [0.25, 0.08, 0.37, 0.25, 0.05]
+MONTH_WEIGHT = np.array([16, 12, 14, 10, 8, 7, 6, 6, 6, 5, 5, 5], dtype=float)  # sales campaigns
+
+# what a policy row is, in the model
+COUNTED, CANCELLED, BAD_ID, MIXUP = 0, 1, 2, 3
+NO_CHANGE, TOP_UP, EXPIRE, CANCEL = 0, 1, 2, 3
+PERSON_BASE = {0: 0, 1: 5_000_000, 2: 10_000_000}  # person keys per product
+PLANTED_PERSONS = 15_000_000
+ONE_DAY = np.timedelta64(1, "D")
+
+
+@dataclass
+class InsurerModel:
+    policies: pd.DataFrame  # one row per policy
+    policy_rows: pd.DataFrame  # one row per delivered version
+    claims: pd.DataFrame  # one row per claim
+    claim_rows: pd.DataFrame  # one row per delivered version
+
+
+def _frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
+    """One frame from many groups' columns (a scalar stands for a whole group's column);
+    building a DataFrame per group costs more than the group itself."""
+    return pd.DataFrame(
+        {
+            key: np.concatenate(
+                [np.full(n, p[key]) if np.isscalar(p[key]) else p[key] for p, n in parts]
+            )
+            for key in parts[0][0]
+        }
+    )
+
+
+def _days(y: int, start: np.datetime64, end: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+    days = np.arange(
+        max(np.datetime64(f"{y}-01-01"), start), min(np.datetime64(f"{y}-12-31"), end) + ONE_DAY
+    )
+    month = days.astype("datetime64[M]").astype(np.int64) % 12
+    w = MONTH_WEIGHT[month]
+    return days, w / w.sum()
+
+
+def _units_per_policy(total: int, probs: dict, rng: np.random.Generator) -> np.ndarray:
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    values = np.array([int(k) for k in probs])
+    p = np.array(list(probs.values()), dtype=float)
+    p /= p.sum()
+    draws = rng.choice(values, size=int(total / (values @ p)) + 20, p=p)
+    while draws.sum() < total:
+        draws = np.concatenate([draws, rng.choice(values, size=20, p=p)])
+    cum = np.cumsum(draws)
+    k = int(np.searchsorted(cum, total))  # first index reaching the total
+    out = draws[: k + 1].copy()
+    out[k] = total - (cum[k - 1] if k else 0)
+    return out
+
+
+def _file_day(d: np.ndarray, mode: str) -> np.ndarray:
+    """The delivery a row dated d goes into."""
+    if mode == "daily":
+        return d
+    month = d.astype("datetime64[M]")
+    day = (d - month.astype("datetime64[D]")).astype(np.int64) + 1
+    last = (month + 1).astype("datetime64[D]") - ONE_DAY
+    return np.where(day <= 15, month.astype("datetime64[D]") + 14, last)
+
+
+def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.DataFrame:
+    vol, chg, dev = shape["volumes"], shape["changes"], shape["deviations"]
+    parts = []
+    biggest = [(0, int(np.argmax(plan.units[yi, 0]))) for yi in range(len(plan.years))]
+    for yi, y in enumerate(plan.years):
+        days, w = _days(y, start, end)
+        for pi in range(len(PRODUCTS)):
+            for ki in range(len(plan.counties)):
+                r = rng_for(plan.seed, "policies", y, pi, ki)
+                u = _units_per_policy(int(plan.units[yi, pi, ki]), vol["units_per_policy"], r)
+                n = len(u)
+                n_x = int(round(n * chg["cancel_rate"]))
+                n_bad = 0 if clean else int(r.binomial(n, dev["bad_id_rate"]))
+                n_mix = 0 if clean else int(r.binomial(n, dev["premium_unit_mixup_rate"]))
+                if not clean and (pi, ki) == biggest[yi]:  # every kind, every year, at any scale
+                    n_bad, n_mix = max(n_bad, 1), max(n_mix, 1)
+                total = n + n_x + n_bad + n_mix
+                if total == 0:
+                    continue
+                kind = np.repeat([COUNTED, CANCELLED, BAD_ID, MIXUP], [n, n_x, n_bad, n_mix])
+                units = np.concatenate([u, r.integers(1, 3, n_x + n_bad + n_mix)])
+                person = PERSON_BASE[pi] + (y - 2000) * 40_000 + np.arange(total)
+                rep = np.flatnonzero(r.random(n) < vol["repeat_person_rate"])
+                rep = rep[rep > 0]
+                person[rep] = person[(r.random(len(rep)) * rep).astype(np.int64)]
+                person[n:] = PLANTED_PERSONS + r.integers(0, 2_000_000, total - n)
+                parts.append(
+                    (
+                        {
+                            "year": y,
+                            "product": pi,
+                            "county": ki,
+                            "kind": kind,
+                            "written": r.choice(days, size=total, p=w),
+                            "units": units,
+                            "price_cents": int(plan.price_cents[yi, pi, ki]),
+                            "person": person,
+                            "r": r.random(total),
+                            "r2": r.random(total),
+                        },
+                        total,
+                    )
+                )
+    pol = _frame(parts)
+
+    # changes: a cancellation for the cancelled ones, a top-up or expiry for some counted ones
+    written = pol["written"].to_numpy()
+    r, r2 = pol["r"].to_numpy(), pol["r2"].to_numpy()
+    counted = pol["kind"].to_numpy() == COUNTED
+    units = pol["units"].to_numpy()
+    cover_end = _plus_one_year(written)
+    change = np.full(len(pol), NO_CHANGE, dtype=np.int8)
+    change_date = np.full(len(pol), np.datetime64("NaT"), dtype="datetime64[D]")
+    top = counted & (units >= 2) & (r < chg["top_up_rate"])
+    top_date = written + (10 + (r2 * 110).astype(np.int64)).astype("timedelta64[D]")
+    top &= top_date <= end
+    change[top], change_date[top] = TOP_UP, top_date[top]
+    exp = counted & ~top & (r > 1 - chg["expire_rate"]) & (cover_end + ONE_DAY <= end)
+    change[exp], change_date[exp] = EXPIRE, cover_end[exp] + ONE_DAY
+    canc = pol["kind"].to_numpy() == CANCELLED
+    cancel_date = np.minimum(
+        written + (1 + (r2 * 60).astype(np.int64)).astype("timedelta64[D]"), end
+    )
+    ok = canc & (cancel_date > written)
+    # a policy written on the last day cannot be cancelled inside the range: write it earlier
+    written = np.where(canc & ~ok, written - 2 * ONE_DAY, written)
+    cancel_date = np.where(canc & ~ok, written + ONE_DAY, cancel_date)
+    change[canc], change_date[canc] = CANCEL, cancel_date[canc]
+    pol["written"] = written
+    pol["change"], pol["change_date"] = change, change_date
+    late = counted & (change == NO_CHANGE) & (r2 < chg["late_policy_rate"])
+    delivered = written.copy()
+    late_day = written + (30 + (r * 30).astype(np.int64)).astype("timedelta64[D]")
+    late &= late_day <= end
+    delivered[late] = late_day[late]
+    pol["delivered"] = delivered
+    pol["units_first"] = np.where(change == TOP_UP, units - 1, units)
+    pol.drop(columns=["r", "r2"], inplace=True)
+
+    # numbers: in order of writing within a product and year, planted rows far above
+    pol.sort_values(
+        ["product", "year", "written", "county", "person"],
+        inplace=True,
+        kind="stable",
+        ignore_index=True,
+    )
+    seq = pol.groupby(["product", "year"]).cumcount().to_numpy() + 1
+    planted = pol["kind"].to_numpy() >= BAD_ID
+    seq = np.where(planted, 9_000_000 + seq, seq)
+    prefix = np.array([p.policy_prefix for p in reference.products()])[pol["product"]]
+    pol["policy_no"] = numbered(prefix, pol["year"].to_numpy().tolist(), seq.tolist())
+    return pol
+
+
+def _plus_one_year(d: np.ndarray) -> np.ndarray:
+    """The same day a year later (28 February for 29 February)."""
+    month = d.astype("datetime64[M]")
+    later = (month + 12).astype("datetime64[D]") + (d - month.astype("datetime64[D]"))
+    # past the month's end only for 29 February: step back to the 28th
+    return np.where(later.astype("datetime64[M]") != month + 12, later - ONE_DAY, later)
+
+
+def realise_claims(
+    plan: Plan, pol: pd.DataFrame, shape: dict, start, end, clean: bool
+) -> pd.DataFrame:
+    vol, chg, dev = shape["volumes"], shape["changes"], shape["deviations"]
+    counted = pol[pol["kind"] == COUNTED]
+    pools = {
+        key: (g["written"].to_numpy(), g.index.to_numpy())
+        for key, g in counted.sort_values("written", kind="stable").groupby(["product", "county"])
+    }
+    ceilings = [int(p.claim_ceiling * 100) for p in reference.products()]
+    parts = []
+    phantom_seq = 0
+    biggest = [(0, int(np.argmax(plan.claims_n[yi, 0]))) for yi in range(len(plan.years))]
+    for yi, y in enumerate(plan.years):
+        days = np.arange(
+            max(np.datetime64(f"{y}-01-01"), start), min(np.datetime64(f"{y}-12-31"), end) + ONE_DAY
+        )
+        for pi in range(len(PRODUCTS)):
+            for ki in range(len(plan.counties)):
+                n = int(plan.claims_n[yi, pi, ki])
+                r = rng_for(plan.seed, "claims", y, pi, ki)
+                n_ref = int(round(n * vol["refused_claim_rate"]))
+                n_open = int(round(n * vol["open_claim_rate"])) if y == plan.years[-1] else 0
+                n_bad = 0 if clean else int(r.binomial(n, dev["bad_id_claim_rate"]))
+                n_ceil = 0 if clean else int(r.binomial(n, dev["claim_above_ceiling_rate"]))
+                if not clean and (pi, ki) == biggest[yi]:
+                    n_bad, n_ceil = max(n_bad, 1), max(n_ceil, 1)
+                total = n + n_ref + n_open + n_bad + n_ceil
+                if total == 0:
+                    continue
+                kind = np.repeat(
+                    ["settled", "refused", "open", "bad_id", "above_ceiling"],
+                    [n, n_ref, n_open, n_bad, n_ceil],
+                )
+                settle = r.choice(days, size=total)
+                report = settle - r.integers(3, 41, total).astype("timedelta64[D]")
+                is_open = kind == "open"
+                report[is_open] = end - r.integers(0, 60, int(is_open.sum())).astype(
+                    "timedelta64[D]"
+                )
+                event = report - r.integers(0, 11, total).astype("timedelta64[D]")
+                amount = np.zeros(total, dtype=np.int64)
+                amount[:n] = _amounts(int(plan.claims_cents[yi, pi, ki]), n, ceilings[pi], r)
+                if n_bad:
+                    amount[kind == "bad_id"] = r.integers(200_00, 2000_00, n_bad)
+                if n_ceil:
+                    amount[kind == "above_ceiling"] = (
+                        ceilings[pi] * r.uniform(1.5, 5, n_ceil)
+                    ).astype(np.int64)
+                # the policy: one in force at the event, else one that never arrives
+                written, idx = pools.get((pi, ki), (np.array([], "datetime64[D]"), None))
+                lo = np.searchsorted(written, event - 364 * ONE_DAY, "left")
+                hi = np.searchsorted(written, event - ONE_DAY, "right")
+                has = (hi > lo) & (r.random(total) >= vol["phantom_policy_rate"])
+                policy = np.full(total, -1, dtype=np.int64)
+                if has.any():
+                    pick = lo[has] + (r.random(int(has.sum())) * (hi[has] - lo[has])).astype(
+                        np.int64
+                    )
+                    policy[has] = idx[pick]
+                n_ph = int((~has).sum())
+                phantom_person = np.full(total, -1, dtype=np.int64)
+                phantom_person[~has] = PLANTED_PERSONS + 3_000_000 + phantom_seq + np.arange(n_ph)
+                phantom_seq += n_ph
+                parts.append(
+                    (
+                        {
+                            "year": y,
+                            "product": pi,
+                            "county": ki,
+                            "kind": kind,
+                            "settle": settle,
+                            "report": report,
+                            "event": event,
+                            "amount": amount,
+                            "policy": policy,
+                            "phantom_person": phantom_person,
+                            "cause": r.choice(CAUSES, size=total, p=CAUSE_P),
+                            "resettled": (kind == "settled")
+                            & (r.random(total) < chg["resettled_claim_rate"]),
+                        },
+                        total,
+                    )
+                )
+    cl = _frame(parts)
+    resettle_day = cl["settle"].to_numpy() + 7 * ONE_DAY
+    cl["resettled"] = cl["resettled"].to_numpy() & (resettle_day <= end)
+
+    # numbers: LP + year reported + 45 + sequence in order of reporting
+    cl["report_year"] = cl["report"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1970
+    cl.sort_values(
+        ["report", "product", "county", "settle"], inplace=True, kind="stable", ignore_index=True
+    )
+    seq = cl.groupby("report_year").cumcount().to_numpy() + 1
+    cl["claim_no"] = numbered(["LP"] * len(cl), cl["report_year"].tolist(), seq.tolist())
+    return cl
+
+
+def _amounts(total: int, n: int, ceiling: int, r: np.random.Generator) -> np.ndarray:
+    """n amounts in cents, each at least 1 元 and below the ceiling, summing to total exactly."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    w = np.minimum(r.lognormal(0, 0.9, n), 40.0)
+    spare = total - 100 * n
+    raw = spare * w / w.sum()
+    part = np.floor(raw).astype(np.int64)
+    order = np.argsort(-(raw - part), kind="stable")
+    part[order[: spare - int(part.sum())]] += 1
+    out = part + 100
+    if out.max() > ceiling:
+        raise ValueError("a planned claim would exceed its ceiling; lower the claim mean")
+    return out
+
+
+def claims_before_policies(pol: pd.DataFrame, cl: pd.DataFrame, end, seed: int) -> None:
+    """Deliver a few policies only after a claim under them was reported (a late policy file)."""
+    written_y = pol["year"].to_numpy()
+    cand = cl[(cl["kind"] == "settled") & (cl["policy"] >= 0)]
+    cand = cand[
+        (pol.loc[cand["policy"], "change"].to_numpy() == NO_CHANGE)
+        & (written_y[cand["policy"]] == cand["year"].to_numpy())
+    ]
+    # 20 days later: past the next delivery even when files come twice a month
+    late = cand["report"].to_numpy() + 20 * ONE_DAY
+    cand = cand[late <= end]
+    r = rng_for(seed, "claims_first")
+    for _, g in cand.groupby("year"):
+        take = g.iloc[r.choice(len(g), size=min(len(g), max(1, len(g) // 1000)), replace=False)]
+        for _, c in take.iterrows():
+            day = c["report"] + 20 * ONE_DAY
+            if day > pol.at[c["policy"], "delivered"]:
+                pol.at[c["policy"], "delivered"] = day
+
+
+def _lower_x(ids: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Some IDs ending in X written with a lower-case x (the warehouse normalises them)."""
+    return np.array(
+        [
+            i[:17] + "x" if p and i.endswith("X") else i
+            for i, p in zip(ids.tolist(), pick.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+
+
+def _region_forms(county_idx: np.ndarray, day: np.ndarray, rate: float, r, clean: bool):
+    """The county names the insurer writes: old names before a renaming, sometimes short,
+    prefixed or with stray spaces (all normalised by the warehouse)."""
+    counties = reference.counties()
+    canonical = np.array([c.name for c in counties])
+    out = canonical[county_idx].astype(object)
+    if clean:
+        return out
+    by_code = {c.code: i for i, c in enumerate(counties)}
+    forms: dict[int, list[str]] = {}
+    for a in reference.aliases():
+        if a.level == "county" and a.kind in ("short", "prefixed"):
+            forms.setdefault(by_code[a.region_code], []).append(a.alias)
+    for a in reference.aliases():
+        if (
+            a.kind == "old"
+            and a.alias == a.alias.lstrip()
+            and not a.alias.endswith(canonical[by_code[a.region_code]])
+            and len(a.alias) <= 5
+        ):
+            k = by_code[a.region_code]
+            before = np.datetime64(a.renamed_in + "-01")
+            hit = (county_idx == k) & (day < before)
+            out[hit] = a.alias
+    pick = r.random(len(out)) < rate
+    u = r.random(len(out))
+    for i in np.flatnonzero(pick):
+        k = county_idx[i]
+        if u[i] < 0.25:
+            out[i] = f" {out[i]} "
+        elif forms.get(k):
+            out[i] = forms[k][int(u[i] * 1000) % len(forms[k])]
+    return out
+
+
+def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int) -> pd.DataFrame:
+    """Every delivered version of every policy, with the file it goes into."""
+    dev = shape["deviations"]
+    counties = reference.counties()
+    products = reference.products()
+    pol = pol.assign(pidx=pol.index.to_numpy())
+    first = pol.assign(
+        version=0,
+        day=pol["delivered"],
+        units_row=pol["units_first"],
+        status="有效",
+        change_day=pol["written"],
+    )  # not written: version 0
+    first["premium"] = first["units_first"] * first["price_cents"]
+    ch = pol[pol["change"] != NO_CHANGE]
+    second = ch.assign(
+        version=1, day=ch["change_date"], units_row=ch["units"], change_day=ch["change_date"]
+    )
+    c = ch["change"].to_numpy()
+    second["status"] = np.select([c == CANCEL, c == EXPIRE], ["退保", "满期"], "有效")
+    second["premium"] = np.select(
+        [c == CANCEL, c == TOP_UP],
+        [-(ch["units"] * ch["price_cents"]), ch["price_cents"] * (ch["units"] - ch["units_first"])],
+        0,
+    )
+    rows = (
+        pd.concat([first, second], ignore_index=True)
+        if len(second)
+        else first.reset_index(drop=True)
+    )
+    r = rng_for(seed, "policy_rows")
+    mix = rows["kind"].to_numpy() == MIXUP
+    up = r.random(len(rows)) < 0.5
+    prem = rows["premium"].to_numpy().copy()
+    prem[mix & up] = prem[mix & up] * 10_000
+    prem[mix & ~up] = np.maximum(np.round(prem[mix & ~up] / 10_000), 1)
+    rows["premium"] = prem
+    rows["file_day"] = _file_day(rows["day"].to_numpy(), mode)
+
+    county_idx = rows["county"].to_numpy()
+    codes = np.array([int(x.code) for x in counties])[county_idx]
+    ids = people.id_numbers(codes, rows["person"].to_numpy())
+    bad = rows["kind"].to_numpy() == BAD_ID
+    ids[bad] = people.wrong_check(ids[bad], r)
+    if not clean:
+        ids = _lower_x(ids, r.random(len(ids)) < dev["lowercase_x_rate"])
+    written = rows["written"].to_numpy()
+    city_names = np.array([x.city_name for x in counties])[county_idx].astype(object)
+    if not clean:
+        short = r.random(len(rows)) < dev["insurer_city_short_rate"]
+        city_names[short] = np.array([s[:-1] for s in city_names[short]], dtype=object)
+    branch = np.array(
+        [f"中国人寿{x.city_name.removesuffix('市')}分公司" for x in counties], dtype=object
+    )[county_idx]
+    out = pd.DataFrame(
+        {
+            "保单号": rows["policy_no"],
+            "险种代码": np.array(PRODUCTS)[rows["product"]],
+            "险种名称": np.array([p.name for p in products])[rows["product"]],
+            "投保日期": iso_dates(written),
+            "保险起期": iso_dates(written + ONE_DAY),
+            "保险止期": iso_dates(_plus_one_year(written)),
+            "份数": rows["units_row"].to_numpy(),
+            "保费": fmt_cents(rows["premium"].to_numpy()),
+            "被保险人姓名": people.names(rows["person"].to_numpy()),
+            "证件类型": "身份证",
+            "证件号码": ids,
+            "联系电话": people.phones(rows["person"].to_numpy()),
+            "所属市": city_names,
+            "所属县区": _region_forms(
+                county_idx, rows["day"].to_numpy(), dev["insurer_region_form_rate"], r, clean
+            ),
+            "出单机构": branch,
+            "保单状态": rows["status"],
+            "批改日期": np.where(
+                rows["version"] == 0,
+                "",
+                np.datetime_as_string(rows["change_day"].to_numpy(), unit="D"),
+            ),
+        }
+    )
+    out["_file_day"] = rows["file_day"].to_numpy()
+    out["_premium"] = rows["premium"].to_numpy()
+    out["_kind"] = rows["kind"].to_numpy()
+    out["_policy"] = rows["pidx"].to_numpy()
+    out.sort_values(
+        ["_file_day", "保单号", "批改日期"], inplace=True, kind="stable", ignore_index=True
+    )
+    return out
+
+
+def claim_rows(
+    cl: pd.DataFrame, pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, start, end
+) -> pd.DataFrame:
+    dev = shape["deviations"]
+    counties = reference.counties()
+    r = rng_for(seed, "claim_rows")
+    has_pol = cl["policy"].to_numpy() >= 0
+    pidx = np.where(has_pol, cl["policy"].to_numpy(), 0)
+    policy_no = np.where(has_pol, pol["policy_no"].to_numpy()[pidx], "")
+    # a policy that never arrives still has a number: from the year before the event
+    prefix = np.array([p.policy_prefix for p in reference.products()])[cl["product"]]
+    ph_year = cl["event"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1969
+    ph_no = numbered(prefix, ph_year.tolist(), (8_000_000 + np.arange(len(cl))).tolist())
+    policy_no = np.where(has_pol, policy_no, ph_no)
+    person = np.where(has_pol, pol["person"].to_numpy()[pidx], cl["phantom_person"].to_numpy())
+    codes = np.array([int(x.code) for x in counties])[cl["county"].to_numpy()]
+    ids = people.id_numbers(codes, person)
+    bad = cl["kind"].to_numpy() == "bad_id"
+    ids[bad] = people.wrong_check(ids[bad], r)
+    base = pd.DataFrame(
+        {
+            "赔案号": cl["claim_no"],
+            "保单号": policy_no,
+            "险种代码": np.array(PRODUCTS)[cl["product"]],
+            "被保险人证件号码": ids,
+            "出险日期": np.datetime_as_string(cl["event"].to_numpy(), unit="D"),
+            "报案日期": np.datetime_as_string(cl["report"].to_numpy(), unit="D"),
+            "出险原因": cl["cause"],
+            "_claim": cl.index.to_numpy(),
+            "_kind": cl["kind"],
+            "_county": cl["county"].to_numpy(),
+        }
+    )
+    settle_s = np.datetime_as_string(cl["settle"].to_numpy(), unit="D")
+    kind = cl["kind"].to_numpy()
+    amount = cl["amount"].to_numpy()
+    resettled = cl["resettled"].to_numpy()
+    planted = (kind == "bad_id") | (kind == "above_ceiling")
+    # version 1: reported (all but the planted rows, which arrive settled in one row)
+    v1 = base[~planted & (cl["report"].to_numpy() >= start)].assign(
+        结案日期="",
+        _amount=0,
+        赔案状态="已报案",
+        _day=cl["report"].to_numpy()[~planted & (cl["report"].to_numpy() >= start)],
+    )
+    # version 2: settled or refused
+    closed = kind != "open"
+    first_amount = np.where(resettled, np.round(amount * 0.8).astype(np.int64), amount)
+    first_amount = np.where(kind == "refused", 0, first_amount)
+    v2 = base[closed].assign(
+        结案日期=settle_s[closed],
+        _amount=first_amount[closed],
+        赔案状态=np.where(kind[closed] == "refused", "拒赔", "已结案"),
+        _day=cl["settle"].to_numpy()[closed],
+    )
+    # version 3: the corrected amount, a week later
+    v3 = base[resettled].assign(
+        结案日期=settle_s[resettled],
+        _amount=amount[resettled],
+        赔案状态="已结案",
+        _day=cl["settle"].to_numpy()[resettled] + 7 * ONE_DAY,
+    )
+    rows = pd.concat([v1, v2, v3], ignore_index=True)
+    rows = rows[rows["_day"].to_numpy() <= end].copy()
+    if not clean:
+        rows["被保险人证件号码"] = _lower_x(
+            rows["被保险人证件号码"].to_numpy(), r.random(len(rows)) < dev["lowercase_x_rate"]
+        )
+    rows["赔付金额"] = fmt_cents(rows["_amount"].to_numpy())
+    rows["所属县区"] = _region_forms(
+        rows["_county"].to_numpy(),
+        rows["_day"].to_numpy(),
+        dev["insurer_region_form_rate"],
+        r,
+        clean,
+    )
+    rows["_file_day"] = _file_day(rows["_day"].to_numpy(), mode)
+    rows.sort_values(
+        ["_file_day", "_day", "赔案号"], inplace=True, kind="stable", ignore_index=True
+    )
+    return rows
+
+
+def _csv_bytes(
+    header: list[str],
+    rows: pd.DataFrame,
+    money: str,
+    encoding: str,
+    cut_at: int | None = None,
+    trailer_rows: int | None = None,
+) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(zip(*(rows[h].tolist() for h in header), strict=True))
+    cents = int(rows["_premium" if money == "保费" else "_amount"].sum())
+    n = len(rows) if trailer_rows is None else trailer_rows
+    text = buf.getvalue()
+    if cut_at is None:
+        text += f"TRAILER,{n},{fmt_cents(np.array([cents]))[0]}\r\n"
+    else:  # a transfer cut in the middle of a row: no trailer
+        text = text[:cut_at]
+    return text.encode(encoding)
+
+
+def write_files(
+    d: Deliveries,
+    prow: pd.DataFrame,
+    crow: pd.DataFrame,
+    shape: dict,
+    clean: bool,
+    seed: int,
+    end: date,
+    progress,
+) -> None:
+    dev = shape["deviations"]
+    r = rng_for(seed, "insurer_files")
+    streams = [
+        ("insurer_policy", "JS_POLICY", POLICY_HEADER, "保费", prow),
+        ("insurer_claim", "JS_CLAIM", CLAIM_HEADER, "赔付金额", crow),
+    ]
+    for source, stem, header, money, rows in streams:
+        days = rows["_file_day"].to_numpy()
+        unique_days = np.unique(days)
+        utf8 = (
+            set()
+            if clean
+            else set(
+                r.choice(
+                    unique_days[len(unique_days) // 4 :],
+                    dev["utf8_files"] if source == "insurer_policy" else 0,
+                    replace=False,
+                ).tolist()
+            )
+        )
+        again = (
+            set()
+            if clean
+            else set(
+                r.choice(unique_days[1:-1], dev["redelivered_files"] // 2, replace=False).tolist()
+            )
+        )
+        bounds = np.searchsorted(days, unique_days, "left").tolist() + [len(rows)]
+        for i, day in enumerate(unique_days):
+            part = rows.iloc[bounds[i] : bounds[i + 1]]
+            when = day.astype(object)  # a datetime.date, as in utf8 and again
+            name = f"insurer/{stem}_{when:%Y%m%d}"
+            data = _csv_bytes(header, part, money, "utf-8" if when in utf8 else "gb18030")
+            received = arrival(when + timedelta(days=1))
+            sha = d.write(name + ".csv", data, received)
+            d.write(name + ".ok", b"", received)
+            quarantined = _quarantined_lines(d, name + ".csv", part)
+            d.fates.append(
+                Fate(
+                    source,
+                    name + ".csv",
+                    received,
+                    "loaded",
+                    sha,
+                    rows_in_file=len(part),
+                    rows_quarantined=quarantined,
+                    period=f"{when:%Y-%m-%d}",
+                    encoding="utf-8" if when in utf8 else "gb18030",
+                )
+            )
+            if when in again:  # the same content again, under a new name, three days later
+                copy = f"{name}(1)"
+                later = received + timedelta(days=3)
+                d.write(copy + ".csv", data, later)
+                d.write(copy + ".ok", b"", later)
+                d.fates.append(
+                    Fate(
+                        source,
+                        copy + ".csv",
+                        later,
+                        "duplicate",
+                        sha,
+                        Reason.DUPLICATE,
+                        DESCRIPTIONS[Reason.DUPLICATE],
+                        len(part),
+                        period=f"{when:%Y-%m-%d}",
+                        same_as=name + ".csv",
+                        encoding=d.fates[-1].encoding,
+                    )
+                )
+            if progress and i % 50 == 0:
+                progress(f"{source}: {i + 1}/{len(unique_days)} files")
+
+
+def _quarantined_lines(d: Deliveries, path: str, part: pd.DataFrame) -> int:
+    reason = {
+        BAD_ID: Reason.BAD_ID_CHECKSUM,
+        MIXUP: Reason.PREMIUM_UNIT_MISMATCH,
+        "bad_id": Reason.BAD_ID_CHECKSUM,
+        "above_ceiling": Reason.CLAIM_ABOVE_CEILING,
+    }
+    kinds = part["_kind"].tolist()
+    n = 0
+    for line, k in enumerate(kinds, start=2):  # the header is line 1
+        if k in reason:
+            d.quarantined.append(QuarantinedRow(path, "", line, reason[k].value))
+            n += 1
+    return n
+
+
+def write_unfinished(
+    d: Deliveries, prow: pd.DataFrame, crow: pd.DataFrame, end: date, seed: int
+) -> None:
+    """Tonight's deliveries that must not be loaded: a truncated file, a trailer that does not
+    match its rows, and a file still being transferred (no .ok). Their rows touch the range
+    (cancellations of its policies, corrections of its claims), so loading any of them would
+    change the published figures — the truth counts none of them."""
+    r = rng_for(seed, "unfinished")
+    day1, day2 = end + timedelta(days=1), end + timedelta(days=2)
+    last_year = prow[
+        (prow["批改日期"] == "")
+        & (prow["_kind"] == COUNTED)
+        & (prow["投保日期"] >= f"{end.year}-01-01")
+    ]
+
+    def cancellations(day: date, k: int) -> pd.DataFrame:
+        pick = last_year.iloc[
+            r.choice(len(last_year), size=min(k, len(last_year)), replace=False)
+        ].copy()
+        prem = -pick["_premium"].to_numpy()  # the refund of the first premium
+        pick["保费"], pick["_premium"] = fmt_cents(prem), prem
+        pick["保单状态"], pick["批改日期"] = "退保", f"{day:%Y-%m-%d}"
+        return pick
+
+    cut = cancellations(day1, 40)
+    full = _csv_bytes(POLICY_HEADER, cut, "保费", "gb18030").decode("gb18030")
+    data = _csv_bytes(POLICY_HEADER, cut, "保费", "gb18030", cut_at=int(len(full) * 0.6))
+    name = f"insurer/JS_POLICY_{day1:%Y%m%d}"
+    received = arrival(day1 + timedelta(days=1))
+    sha = d.write(name + ".csv", data, received)
+    d.write(name + ".ok", b"", received)  # the sender wrote its marker anyway
+    d.fates.append(
+        Fate(
+            "insurer_policy",
+            name + ".csv",
+            received,
+            "rejected",
+            sha,
+            Reason.TRAILER_MISSING,
+            DESCRIPTIONS[Reason.TRAILER_MISSING],
+            len(cut),
+            period=f"{day1:%Y-%m-%d}",
+            encoding="gb18030",
+        )
+    )
+
+    wrong = cancellations(day2, 30)
+    data = _csv_bytes(POLICY_HEADER, wrong, "保费", "gb18030", trailer_rows=len(wrong) + 1)
+    name = f"insurer/JS_POLICY_{day2:%Y%m%d}"
+    received = arrival(day2 + timedelta(days=1))
+    sha = d.write(name + ".csv", data, received)
+    d.write(name + ".ok", b"", received)
+    d.fates.append(
+        Fate(
+            "insurer_policy",
+            name + ".csv",
+            received,
+            "rejected",
+            sha,
+            Reason.TRAILER_MISMATCH,
+            DESCRIPTIONS[Reason.TRAILER_MISMATCH],
+            len(wrong),
+            period=f"{day2:%Y-%m-%d}",
+            encoding="gb18030",
+        )
+    )
+
+    settled = crow[(crow["赔案状态"] == "已结案") & (crow["结案日期"] >= f"{end.year}-01-01")]
+    fix = settled.iloc[r.choice(len(settled), size=min(25, len(settled)), replace=False)].copy()
+    fix["_amount"] = fix["_amount"].to_numpy() * 2
+    fix["赔付金额"] = fmt_cents(fix["_amount"].to_numpy())
+    data = _csv_bytes(CLAIM_HEADER, fix, "赔付金额", "gb18030")
+    name = f"insurer/JS_CLAIM_{day1:%Y%m%d}"
+    received = arrival(day1 + timedelta(days=1))
+    sha = d.write(name + ".csv", data, received)  # and no .ok: still being transferred
+    d.fates.append(
+        Fate(
+            "insurer_claim",
+            name + ".csv",
+            received,
+            "waiting",
+            sha,
+            Reason.NO_OK_MARKER,
+            DESCRIPTIONS[Reason.NO_OK_MARKER],
+            len(fix),
+            period=f"{day1:%Y-%m-%d}",
+            encoding="gb18030",
+        )
+    )

@@ -1,0 +1,70 @@
+"""Fake but well-formed personal data: ID numbers, names and phone numbers, from a person key.
+
+A person is a key (county, k); the same key always gives the same ID, name and phone, so one
+person's rows agree across files. No real person's data is used: names are drawn from common
+surnames and given-name characters, IDs are built from a county's real code prefix, a birth date
+and a sequence number chosen by a bijection of k, with a correct GB 11643 check digit.
+"""
+
+import numpy as np
+
+from fpa.generate.text import cat
+from fpa.normalise.ids import check_digits
+
+SURNAMES = list("韦黄李陆覃蒙莫梁农罗刘陈杨廖卢潘蓝谢吴周张王何唐邓冯苏林曾钟赵欧阳甘")
+GIVEN = list("秀丽兰芳华英梅玉凤桂春金海明国强建平文军志伟红艳燕霞婷敏杰涛斌勇宁凯")
+MOBILE_PREFIXES = np.array(["138", "139", "150", "158", "177", "180", "186", "189"])
+
+BIRTH_FROM = np.datetime64("1950-01-01")
+BIRTH_DAYS = 20089  # births 1950-01-01 … 2004-12-31
+_CAPACITY = BIRTH_DAYS * 1000  # (birth date, 3-digit sequence) pairs per county
+_STEP = 7919  # prime, coprime with the capacity: k -> k*STEP mod capacity is a bijection
+
+
+def _bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if (keys >= _CAPACITY).any():
+        raise ValueError("person key beyond the ID space of a county")
+    slot = (keys.astype(np.int64) * _STEP + 104729) % _CAPACITY
+    birth = BIRTH_FROM + (slot // 1000).astype("timedelta64[D]")
+    y = birth.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = (birth.astype("datetime64[M]") - birth.astype("datetime64[Y]")).astype(np.int64) + 1
+    d = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
+    return county_codes.astype(np.int64) * 10**11 + y * 10**7 + m * 10**5 + d * 10**3 + slot % 1000
+
+
+def id_numbers(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """18-character IDs (upper-case X) for persons `keys` of counties `county_codes`."""
+    bodies = _bodies(county_codes, keys)
+    return cat(bodies.tolist(), check_digits(bodies).tolist())
+
+
+def wrong_check(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same IDs with a check character that fails the rule."""
+    chars = np.array(list("0123456789X"))
+    right = np.array([s[17] for s in ids])
+    shift = rng.integers(1, 11, len(ids))  # never 0: always another character
+    wrong = chars[(np.searchsorted(chars, right) + shift) % 11]
+    return cat([s[:17] for s in ids], wrong.tolist())
+
+
+def _mix(keys: np.ndarray, salt: int) -> np.ndarray:
+    x = (keys.astype(np.uint64) + np.uint64(salt)) * np.uint64(0x9E3779B97F4A7C15)
+    return (x ^ (x >> np.uint64(29))).astype(np.uint64)
+
+
+def names(keys: np.ndarray) -> np.ndarray:
+    h = _mix(keys, 1)
+    s = np.array(SURNAMES)[(h % np.uint64(len(SURNAMES))).astype(np.int64)]
+    g1 = np.array(GIVEN)[((h >> np.uint64(8)) % np.uint64(len(GIVEN))).astype(np.int64)]
+    g2 = np.array(GIVEN)[((h >> np.uint64(16)) % np.uint64(len(GIVEN))).astype(np.int64)]
+    two = ((h >> np.uint64(24)) % np.uint64(10)) < 6
+    return cat(s.tolist(), g1.tolist(), np.where(two, g2, "").tolist())
+
+
+def phones(keys: np.ndarray) -> np.ndarray:
+    h = _mix(keys, 2)
+    prefix = MOBILE_PREFIXES[(h % np.uint64(len(MOBILE_PREFIXES))).astype(np.int64)]
+    rest = ((h >> np.uint64(8)) % np.uint64(10**8)).astype(np.int64)
+    return np.array(
+        [f"{p}{x:08d}" for p, x in zip(prefix.tolist(), rest.tolist(), strict=True)], dtype=object
+    )

@@ -1,0 +1,1 @@
+"""Normalisation of the forms real deliveries use: numbers, dates, regions, ID numbers."""

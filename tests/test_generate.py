@@ -1,0 +1,508 @@
+"""`fpa generate`: the files follow the contracts, every deviation is planted as planned, and the
+truth file equals what the files say when read back by independent code (tests/readback.py)."""
+
+import collections
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import SEED, read_truth
+from readback import cents, decode, iso7064_ok, number, read_csv, read_workbook, sheet_blocks
+
+from fpa.generate.inbox import generate
+from fpa.paths import SEEDS_DIR
+
+POLICY_HEADER = (
+    "保单号,险种代码,险种名称,投保日期,保险起期,保险止期,份数,保费,被保险人姓名,证件类型,"
+    "证件号码,联系电话,所属市,所属县区,出单机构,保单状态,批改日期"
+).split(",")
+CLAIM_HEADER = (
+    "赔案号,保单号,险种代码,被保险人证件号码,出险日期,报案日期,结案日期,出险原因,赔付金额,"
+    "赔案状态,所属县区"
+).split(",")
+
+
+def fates(inbox: Path) -> dict[str, dict]:
+    return {f["file_name"]: f for f in read_truth(inbox, "files")}
+
+
+def insurer_csvs(inbox: Path) -> list[Path]:
+    return sorted((inbox / "insurer").rglob("*.csv"))
+
+
+def rel(inbox: Path, p: Path) -> str:
+    return p.relative_to(inbox).as_posix()
+
+
+def quarantined_lines(inbox: Path) -> dict[str, dict[int, str]]:
+    out: dict[str, dict[int, str]] = collections.defaultdict(dict)
+    for q in read_truth(inbox, "quarantine"):
+        out[q["file_name"]][int(q["row_number"])] = q["reason_code"]
+    return out
+
+
+# ---- insurer files -------------------------------------------------------------------------
+
+
+def test_trailers_match_rows_and_money_except_the_planned_ones(small_inbox):
+    f = fates(small_inbox)
+    checked = collections.Counter()
+    for p in insurer_csvs(small_inbox):
+        c = read_csv(p)
+        fate = f[rel(small_inbox, p)]
+        assert c["crlf"], p
+        assert c["header"] == (POLICY_HEADER if "POLICY" in p.name else CLAIM_HEADER)
+        if fate["reason_code"] == "trailer_missing":
+            assert c["trailer"] is None and not c["ends_with_crlf"]
+            checked["cut"] += 1
+            continue
+        n, money = int(c["trailer"][1]), cents(c["trailer"][2])
+        col = c["header"].index("保费" if "POLICY" in p.name else "赔付金额")
+        counted = (len(c["rows"]), sum(cents(r[col]) for r in c["rows"]))
+        if fate["reason_code"] == "trailer_mismatch":
+            assert (n, money) != counted
+            checked["mismatch"] += 1
+        else:
+            assert (n, money) == counted, p
+            assert n == int(fate["rows_in_file"])
+            checked["ok"] += 1
+    assert checked["cut"] == 1 and checked["mismatch"] == 1 and checked["ok"] > 300
+
+
+def test_every_ok_marker_belongs_to_a_complete_file_except_the_planned_one(small_inbox):
+    f = fates(small_inbox)
+    oks = {p.with_suffix("") for p in (small_inbox / "insurer").rglob("*.ok")}
+    csvs = {p.with_suffix("") for p in insurer_csvs(small_inbox)}
+    assert oks <= csvs
+    waiting = {rel(small_inbox, p.with_suffix(".csv")) for p in csvs - oks}
+    assert waiting == {k for k, v in f.items() if v["status"] == "waiting"}
+    assert len(waiting) == 1
+    incomplete = set()
+    for stem in oks:
+        c = read_csv(stem.with_suffix(".csv"))
+        col = c["header"].index("保费" if "POLICY" in stem.name else "赔付金额")
+        if (
+            c["trailer"] is None
+            or int(c["trailer"][1]) != len(c["rows"])
+            or cents(c["trailer"][2]) != sum(cents(r[col]) for r in c["rows"])
+        ):
+            incomplete.add(rel(small_inbox, stem.with_suffix(".csv")))
+    assert incomplete == {
+        k for k, v in f.items() if v["status"] == "rejected" and k.startswith("insurer/")
+    }
+
+
+def test_encodings_are_gb18030_but_the_planned_utf8_file(small_inbox):
+    f = fates(small_inbox)
+    seen = {rel(small_inbox, p): decode(p.read_bytes())[1] for p in insurer_csvs(small_inbox)}
+    assert seen == {k: v["encoding"] for k, v in f.items() if k.startswith("insurer/")}
+    utf8 = [k for k, v in seen.items() if v == "utf-8"]
+    assert [f[k]["status"] for k in utf8 if f[k]["status"] != "duplicate"] == ["loaded"]
+
+
+def test_ids_pass_the_check_digit_rule_except_the_planted_ones(small_inbox):
+    counties = {r["county_code"] for r in csv.DictReader(open(SEEDS_DIR / "regions_counties.csv"))}
+    planted = quarantined_lines(small_inbox)
+    bad_seen = lower_seen = valid_seen = 0
+    for p in insurer_csvs(small_inbox):
+        c = read_csv(p)
+        col = c["header"].index("证件号码" if "POLICY" in p.name else "被保险人证件号码")
+        marks = planted.get(rel(small_inbox, p), {})
+        for line, row in enumerate(c["rows"], start=2):
+            id_ = row[col]
+            assert id_[:6] in counties, (p, line)
+            if marks.get(line) == "bad_id_checksum":
+                assert not iso7064_ok(id_)
+                bad_seen += 1
+            else:
+                assert iso7064_ok(id_), (p, line, id_)
+                valid_seen += 1
+            lower_seen += id_.endswith("x")
+    assert bad_seen >= 16 and lower_seen > 0 and valid_seen > 100_000
+
+
+def test_region_names_all_resolve_and_old_names_appear(small_inbox):
+    names = {r["county_name"] for r in csv.DictReader(open(SEEDS_DIR / "regions_counties.csv"))}
+    aliases = {r["alias"]: r for r in csv.DictReader(open(SEEDS_DIR / "region_aliases.csv"))}
+    kinds = collections.Counter()
+    for p in insurer_csvs(small_inbox):
+        c = read_csv(p)
+        col = c["header"].index("所属县区")
+        for row in c["rows"]:
+            n = row[col].strip()
+            assert n in names or n in aliases, n
+            kinds["canonical" if n in names else aliases[n]["kind"]] += 1
+            kinds["spaces"] += n != row[col]
+    assert kinds["old"] and kinds["short"] and kinds["prefixed"] and kinds["spaces"]
+
+
+# ---- the KPIs, recomputed from the files as KPIS.md defines them --------------------------------
+
+
+def _regions():
+    counties = list(csv.DictReader(open(SEEDS_DIR / "regions_counties.csv")))
+    code = {r["county_name"]: r["county_code"] for r in counties}
+    for a in csv.DictReader(open(SEEDS_DIR / "region_aliases.csv")):
+        if a["region_level"] == "county":
+            code[a["alias"]] = a["region_code"]
+    return code
+
+
+def _accepted_insurer_files(inbox: Path) -> dict[str, list[tuple[Path, str]]]:
+    """Files a warehouse would load: complete (.ok + matching trailer), content not seen before
+    (by arrival time). Returns per stream (POLICY/CLAIM) the files in delivery-date order."""
+    seen, out = set(), {"POLICY": [], "CLAIM": []}
+    files = sorted(insurer_csvs(inbox), key=lambda p: (os.stat(p).st_mtime, p.name))
+    for p in files:
+        if not p.with_suffix(".ok").exists():
+            continue
+        c = read_csv(p)
+        col = c["header"].index("保费" if "POLICY" in p.name else "赔付金额")
+        if c["trailer"] is None or (int(c["trailer"][1]), cents(c["trailer"][2])) != (
+            len(c["rows"]),
+            sum(cents(r[col]) for r in c["rows"]),
+        ):
+            continue
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        stream = "POLICY" if "POLICY" in p.name else "CLAIM"
+        out[stream].append((p, p.name.split("_")[2][:8]))
+    return out
+
+
+def _frame(files: list[tuple[Path, str]]) -> pd.DataFrame:
+    parts = []
+    for p, day in files:
+        c = read_csv(p)
+        df = pd.DataFrame(c["rows"], columns=c["header"])
+        df["_file_day"], df["_order"] = day, range(len(df))
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def delivered(small_inbox) -> dict[str, pd.DataFrame]:
+    """Every row of the insurer files a warehouse would load, read back once."""
+    return {k: _frame(v) for k, v in _accepted_insurer_files(small_inbox).items()}
+
+
+def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, delivered):
+    code = _regions()
+    products = {r["product_code"]: r for r in csv.DictReader(open(SEEDS_DIR / "products.csv"))}
+    pol = delivered["POLICY"].copy()
+    pol["id"] = pol["证件号码"].str.strip().str.upper()
+    units = pol["份数"].astype(int)
+    prem = pol["保费"].map(cents)
+    per_unit = prem.abs() / units
+    lo = pol["险种代码"].map(lambda p: float(products[p]["unit_price_min_yuan"]) * 100)
+    hi = pol["险种代码"].map(lambda p: float(products[p]["unit_price_max_yuan"]) * 100)
+    implausible = (prem != 0) & ((per_unit >= lo * 1000) | (per_unit <= hi / 1000))
+    pol = pol[pol["id"].map(iso7064_ok) & ~implausible].copy()
+    pol["cents"] = pol["保费"].map(cents)
+    pol["county"] = pol["所属县区"].str.strip().map(code)
+    pol = pol.sort_values(["保单号", "批改日期", "_file_day", "_order"], kind="stable")
+    current = pol.groupby("保单号").tail(1)
+    current = current.assign(year=current["投保日期"].str[:4].astype(int))
+    live = current[current["保单状态"] != "退保"]
+    key = ["year", "险种代码", "county"]
+    got = live.groupby(key).agg(
+        policies=("保单号", "size"),
+        units=("份数", lambda s: s.astype(int).sum()),
+        insured_persons=("id", "nunique"),
+    )
+    year_of = current.set_index("保单号")["year"]
+    county_of = current.set_index("保单号")["county"]
+    pol["year"], pol["county"] = pol["保单号"].map(year_of), pol["保单号"].map(county_of)
+    got["premium"] = pol.groupby(key)["cents"].sum()
+
+    cl = delivered["CLAIM"].copy()
+    cl["amount"] = cl["赔付金额"].map(cents)
+    ceiling = cl["险种代码"].map(lambda p: cents(products[p]["claim_ceiling_yuan"]))
+    cl = cl[cl["被保险人证件号码"].map(iso7064_ok) & (cl["amount"] <= ceiling)]
+    cl = cl.sort_values(["赔案号", "_file_day", "_order"], kind="stable").groupby("赔案号").tail(1)
+    settled = cl[(cl["赔案状态"] == "已结案") & (cl["amount"] > 0)].copy()
+    settled["year"] = settled["结案日期"].str[:4].astype(int)
+    settled["county"] = settled["所属县区"].str.strip().map(code)
+    gc = settled.groupby(key).agg(claims_settled=("赔案号", "size"), paid=("amount", "sum"))
+    got = got.join(gc, how="outer").fillna(0).astype(int)
+
+    truth = {
+        (int(r["year"]), r["product_code"], r["county_code"]): r
+        for r in read_truth(small_inbox, "insurance_county_year")
+    }
+    for k, t in truth.items():
+        g = got.loc[k] if k in got.index else collections.defaultdict(int)
+        assert (
+            int(g["policies"]),
+            int(g["units"]),
+            int(g["insured_persons"]),
+            int(g["premium"]),
+            int(g["claims_settled"]),
+            int(g["paid"]),
+        ) == (
+            int(t["policies"]),
+            int(t["units"]),
+            int(t["insured_persons"]),
+            cents(t["premium_yuan"]),
+            int(t["claims_settled"]),
+            cents(t["claims_paid_yuan"]),
+        ), k
+    assert set(got.index) <= set(truth), set(got.index) - set(truth)
+    # the edge cases the marts must handle are in the data
+    assert any(int(t["policies"]) == 0 and int(t["claims_settled"]) > 0 for t in truth.values())
+    assert (current["保单状态"] == "退保").any() and (current["保单状态"] == "满期").any()
+
+
+def test_claims_arrive_before_their_policy_and_some_policies_never_arrive(delivered):
+    first_policy = (
+        delivered["POLICY"]
+        .sort_values("_file_day", kind="stable")
+        .drop_duplicates("保单号")
+        .set_index("保单号")["_file_day"]
+    )
+    claims = (
+        delivered["CLAIM"]
+        .sort_values("_file_day", kind="stable")
+        .drop_duplicates("赔案号")
+        .set_index("赔案号")[["保单号", "_file_day"]]
+    )
+    claims.columns = ["policy", "day"]
+    arrived = claims["policy"].map(first_policy)
+    assert (arrived > claims["day"]).sum() >= 8  # at least one a year
+    assert arrived.isna().sum() > 0
+
+
+def test_city_year_truth_is_the_sum_of_its_counties_with_targets_until_2023(small_inbox):
+    county = pd.DataFrame(read_truth(small_inbox, "insurance_county_year"))
+    city = pd.DataFrame(read_truth(small_inbox, "insurance_city_year"))
+    for col in ("policies", "units", "claims_settled"):
+        county[col] = county[col].astype(int)
+    sums = county.groupby(["year", "product_code", "city_code"])[
+        ["policies", "units", "claims_settled"]
+    ].sum()
+    for _, r in city.iterrows():
+        s = sums.loc[(r["year"], r["product_code"], r["city_code"])]
+        assert (int(r["policies"]), int(r["units"]), int(r["claims_settled"])) == tuple(s)
+        has_target = r["product_code"] == "JSGA" and int(r["year"]) <= 2023
+        assert (r["target_units"] != "") == has_target
+        assert (r["completion_rate"] != "") == has_target
+        assert (r["yoy_units"] == "") == (r["year"] == "2017")
+        if r["loss_ratio"]:
+            assert Decimal(r["loss_ratio"]).quantize(Decimal("1e-9")) == (
+                Decimal(r["claims_paid_yuan"]) / Decimal(r["premium_yuan"])
+            ).quantize(Decimal("1e-9"))
+        else:
+            assert Decimal(r["premium_yuan"]) == 0
+
+
+# ---- workbooks ---------------------------------------------------------------------------------
+
+
+def test_every_workbook_opens_except_the_planned_corrupt_one_and_totals_match(small_inbox):
+    f = fates(small_inbox)
+    checked = 0
+    books = sorted((small_inbox / "reports").iterdir()) + sorted(
+        (small_inbox / "targets").iterdir()
+    )
+    for p in books:
+        fate = f[rel(small_inbox, p)]
+        if fate["reason_code"] == "workbook_corrupt":
+            with pytest.raises(Exception):  # noqa: B017 — whatever calamine raises
+                read_workbook(p)
+            continue
+        for name, rows in read_workbook(p).items():
+            _, total, data = sheet_blocks(rows)
+            for col, t in enumerate(rows[total]):
+                if col == 0 or t in ("", None):
+                    continue
+                s = sum(number(rows[i][col]) or 0 for i in data)
+                assert abs(s - float(t)) < 1e-6, (p.name, name, col, s, t)
+                checked += 1
+    assert checked > 500
+    assert sum(v["reason_code"] == "workbook_corrupt" for v in f.values()) == 1
+
+
+def test_reports_truth_counts_the_rows_of_the_report_that_counts(small_inbox):
+    f = fates(small_inbox)
+    planted = quarantined_lines(small_inbox)
+    per_month = collections.Counter()
+    for name, fate in f.items():
+        if fate["source"] != "report" or fate["status"] != "loaded":
+            continue
+        for sheet, rows in read_workbook(small_inbox / name).items():
+            _, _, data = sheet_blocks(rows)
+            kept = [i for i in data if i + 1 not in {r for r, _ in planted.get(name, {}).items()}]
+            kind = "a" if sheet.startswith("活动") else "t"
+            per_month[(fate["period"], fate["city_code"], kind)] += len(kept)
+    truth = collections.Counter()
+    for r in read_truth(small_inbox, "activities_monthly"):
+        truth[(r["month"][:7], r["city_code"], "a")] += int(r["activities"])
+    for r in read_truth(small_inbox, "training_monthly"):
+        truth[(r["month"][:7], r["city_code"], "t")] += int(r["courses"])
+    assert +per_month == +truth
+    completeness = read_truth(small_inbox, "report_completeness")
+    got = {(r["month"][:7], r["city_code"]) for r in completeness if r["received"] == "True"}
+    assert got == {
+        (v["period"], v["city_code"])
+        for v in f.values()
+        if v["source"] == "report" and v["status"] in ("loaded", "superseded")
+    }
+    assert any(r["received"] == "False" for r in completeness if r["month"] >= "2024")
+    assert any(int(r["revisions"]) > 0 for r in completeness)
+
+
+def test_report_deviations_are_all_planted(small_inbox):
+    f = fates(small_inbox)
+    reports = [k for k in f if k.startswith("reports/")]
+    assert any(k.endswith(".xls") for k in reports)
+    assert {v["reason_code"] for v in f.values() if v["source"] == "report"} >= {
+        "workbook_corrupt",
+        "title_filename_mismatch",
+        "superseded",
+    }
+    assert any("（修订）" in k or "更正" in k or "(1)" in k for k in reports)
+    headers, sheets, forms = set(), set(), collections.Counter()
+    for k in reports:
+        if f[k]["status"] == "rejected":
+            continue
+        for name, rows in read_workbook(small_inbox / k).items():
+            sheets.add(name)
+            hdr, _, data = sheet_blocks(rows)
+            headers.update(str(c) for i in hdr for c in rows[i] if c)
+            for i in data:
+                for v in rows[i]:
+                    if isinstance(v, str):
+                        forms["approx"] += any(m in v for m in ("余", "多", "约"))
+                        forms["wan"] += "万" in v
+                        forms["full_width"] += any("０" <= ch <= "９" for ch in v)
+                        forms["none"] += v in ("—", "/")
+    assert sheets >= {"活动", "培训", "活动情况", "培训情况"}
+    assert {"经费（万元）", "投入经费（万元）"} & headers and {"参加人数", "县区"} & headers
+    assert all(forms[k] > 0 for k in ("approx", "wan", "full_width", "none")), forms
+    assert (
+        sum(
+            q["reason_code"] == "county_of_other_city"
+            for q in read_truth(small_inbox, "quarantine")
+        )
+        > 0
+    )
+
+
+def test_targets_exist_until_2023_and_match_the_truth(small_inbox):
+    files = sorted((small_inbox / "targets").iterdir())
+    assert [p.name[-9:-5] for p in files] == [str(y) for y in range(2017, 2024)]
+    cities = {
+        r["city_name"]: r["city_code"]
+        for r in csv.DictReader(open(SEEDS_DIR / "regions_cities.csv"))
+    }
+    truth = {
+        (r["year"], r["city_code"]): r["target_units"]
+        for r in read_truth(small_inbox, "insurance_city_year")
+        if r["product_code"] == "JSGA"
+    }
+    for p in files:
+        rows = read_workbook(p)["任务数"]
+        year = p.name[-9:-5]
+        for r in rows[2:16]:
+            city = r[0] if r[0] in cities else r[0] + "市"
+            assert truth[(year, cities[city])] == str(int(r[1]))
+    assert all(v == "" for (y, _), v in truth.items() if y == "2024")
+
+
+# ---- files and their fates ---------------------------------------------------------------------
+
+
+def test_truth_lists_every_file_with_its_checksum_and_arrival(small_inbox):
+    f = fates(small_inbox)
+    on_disk = {
+        rel(small_inbox, p) for p in small_inbox.rglob("*") if p.is_file() and p.suffix != ".ok"
+    }
+    assert on_disk == set(f)
+    for name, v in f.items():
+        p = small_inbox / name
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == v["file_sha256"]
+        assert pd.Timestamp(v["received_at"]).timestamp() == os.stat(p).st_mtime
+        assert int(v["rows_received"]) == int(v["rows_loaded"]) + int(v["rows_quarantined"])
+        if v["status"] == "duplicate":
+            assert f[v["same_as"]]["file_sha256"] == v["file_sha256"]
+            assert f[v["same_as"]]["received_at"] < v["received_at"]
+    status = collections.Counter(v["status"] for v in f.values())
+    assert status["duplicate"] == 2 and status["waiting"] == 1 and status["superseded"] >= 1
+    assert status["rejected"] == 4  # truncated, trailer mismatch, corrupt, title mismatch
+    q = collections.Counter(r["reason_code"] for r in read_truth(small_inbox, "quarantine"))
+    assert set(q) == {
+        "bad_id_checksum",
+        "premium_unit_mismatch",
+        "claim_above_ceiling",
+        "county_of_other_city",
+    }
+    per_file = collections.Counter(r["file_name"] for r in read_truth(small_inbox, "quarantine"))
+    assert all(int(f[k]["rows_quarantined"]) == n for k, n in per_file.items())
+
+
+def test_clean_inbox_has_no_deviation(clean_inbox):
+    f = fates(clean_inbox)
+    assert {v["status"] for v in f.values()} == {"loaded"}
+    assert read_truth(clean_inbox, "quarantine") == []
+    names = {r["county_name"] for r in csv.DictReader(open(SEEDS_DIR / "regions_counties.csv"))}
+    for p in insurer_csvs(clean_inbox):
+        c = read_csv(p)
+        assert c["encoding"] == "gb18030"
+        col = c["header"].index("所属县区")
+        assert all(r[col] in names for r in c["rows"])
+    for p in (clean_inbox / "reports").iterdir():
+        assert p.suffix == ".xlsx" and set(read_workbook(p)) == {"活动", "培训"}
+
+
+def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path):
+    def snapshot(out: Path) -> dict:
+        generate(out, [2023, 2024], "small", SEED)
+        root = out.parent
+        # bytes of everything; arrival times (mtimes) of the deliveries
+        return {
+            rel(root, p): (p.read_bytes(), os.stat(p).st_mtime if p.is_relative_to(out) else None)
+            for p in root.rglob("*")
+            if p.is_file()
+        }
+
+    a = snapshot(tmp_path / "a" / "inbox")
+    b = snapshot(tmp_path / "b" / "inbox")
+    assert a.keys() == b.keys() and len(a) > 100
+    assert [k for k in a if a[k] != b[k]] == []
+    generate(tmp_path / "c" / "inbox", [2023, 2024], "small", SEED + 1)
+    other = tmp_path / "c" / "inbox" / "insurer" / "JS_POLICY_20240131.csv"
+    assert other.read_bytes() != a["inbox/insurer/JS_POLICY_20240131.csv"][0]
+
+
+def test_cli_generate_refuses_to_overwrite_and_every_command_has_help(tmp_path, small_inbox):
+    fpa = [sys.executable, "-m", "fpa.cli"]
+    for cmd in (
+        [],
+        ["generate"],
+        ["load"],
+        ["rollback"],
+        ["superset"],
+        ["superset", "sync"],
+        ["demo"],
+    ):
+        r = subprocess.run(fpa + cmd + ["--help"], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: fpa" in r.stdout, cmd
+    r = subprocess.run(
+        fpa + ["generate", "--out", str(small_inbox)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "--force" in r.stderr
+    r = subprocess.run(
+        fpa + ["generate", "--out", str(tmp_path / "x"), "--years", "2024", "--clean"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x.truth" / "insurance_city_year.csv").exists()
