@@ -5,8 +5,6 @@ rows planted to be quarantined and files planted to be rejected come on top. The
 frames are the generator's model of what it wrote, from which the truth is computed.
 """
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +15,8 @@ from fpa import reference
 from fpa.generate import people
 from fpa.generate.delivery import Deliveries, Fate, QuarantinedRow, arrival
 from fpa.generate.plan import PRODUCTS, Plan, rng_for
-from fpa.generate.text import fmt_cents, iso_dates, numbered
+from fpa.generate.render import render
+from fpa.generate.text import fmt_cents
 from fpa.quarantine import DESCRIPTIONS, Reason
 
 POLICY_HEADER = [
@@ -208,9 +207,7 @@ def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.Dat
     )
     seq = pol.groupby(["product", "year"]).cumcount().to_numpy() + 1
     planted = pol["kind"].to_numpy() >= BAD_ID
-    seq = np.where(planted, 9_000_000 + seq, seq)
-    prefix = np.array([p.policy_prefix for p in reference.products()])[pol["product"]]
-    pol["policy_no"] = numbered(prefix, pol["year"].to_numpy().tolist(), seq.tolist())
+    pol["seq"] = np.where(planted, 9_000_000 + seq, seq)
     return pol
 
 
@@ -315,8 +312,7 @@ def realise_claims(
     cl.sort_values(
         ["report", "product", "county", "settle"], inplace=True, kind="stable", ignore_index=True
     )
-    seq = cl.groupby("report_year").cumcount().to_numpy() + 1
-    cl["claim_no"] = numbered(["LP"] * len(cl), cl["report_year"].tolist(), seq.tolist())
+    cl["seq"] = cl.groupby("report_year").cumcount().to_numpy() + 1
     return cl
 
 
@@ -356,54 +352,56 @@ def claims_before_policies(pol: pd.DataFrame, cl: pd.DataFrame, end, seed: int) 
                 pol.at[c["policy"], "delivered"] = day
 
 
-def _lower_x(ids: np.ndarray, pick: np.ndarray) -> np.ndarray:
-    """Some IDs ending in X written with a lower-case x (the warehouse normalises them)."""
-    return np.array(
-        [
-            i[:17] + "x" if p and i.endswith("X") else i
-            for i, p in zip(ids.tolist(), pick.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
-
-
 def _region_forms(county_idx: np.ndarray, day: np.ndarray, rate: float, r, clean: bool):
-    """The county names the insurer writes: old names before a renaming, sometimes short,
-    prefixed or with stray spaces (all normalised by the warehouse)."""
+    """The county names the insurer writes, as codes into a list of forms: old names before a
+    renaming, sometimes short, prefixed or with stray spaces (all normalised downstream)."""
     counties = reference.counties()
-    canonical = np.array([c.name for c in counties])
-    out = canonical[county_idx].astype(object)
+    forms = [c.name for c in counties]  # code k < 111: the canonical name of county k
+    code = county_idx.astype(np.int32).copy()
     if clean:
-        return out
+        return pd.Categorical.from_codes(code, forms)
+    index = {f: i for i, f in enumerate(forms)}
+
+    def form(text: str) -> int:
+        return index.setdefault(text, len(index))
+
     by_code = {c.code: i for i, c in enumerate(counties)}
-    forms: dict[int, list[str]] = {}
+    alternatives: dict[int, list[int]] = {}
     for a in reference.aliases():
         if a.level == "county" and a.kind in ("short", "prefixed"):
-            forms.setdefault(by_code[a.region_code], []).append(a.alias)
+            alternatives.setdefault(by_code[a.region_code], []).append(form(a.alias))
     for a in reference.aliases():
-        if (
-            a.kind == "old"
-            and a.alias == a.alias.lstrip()
-            and not a.alias.endswith(canonical[by_code[a.region_code]])
-            and len(a.alias) <= 5
-        ):
-            k = by_code[a.region_code]
-            before = np.datetime64(a.renamed_in + "-01")
-            hit = (county_idx == k) & (day < before)
-            out[hit] = a.alias
-    pick = r.random(len(out)) < rate
-    u = r.random(len(out))
-    for i in np.flatnonzero(pick):
-        k = county_idx[i]
-        if u[i] < 0.25:
-            out[i] = f" {out[i]} "
-        elif forms.get(k):
-            out[i] = forms[k][int(u[i] * 1000) % len(forms[k])]
-    return out
+        if a.kind != "old":
+            continue
+        k = by_code[a.region_code]
+        if not a.alias.startswith(counties[k].city_name[:2]):  # the bare old name, e.g. 横县
+            hit = (county_idx == k) & (day < np.datetime64(a.renamed_in + "-01"))
+            code[hit] = form(a.alias)
+    spaced = np.array([form(f" {c.name} ") for c in counties])
+    pick = np.flatnonzero(r.random(len(code)) < rate)
+    u = r.random(len(pick))
+    for i, x in zip(pick.tolist(), u.tolist(), strict=True):
+        k = int(county_idx[i])
+        if x < 0.25:
+            code[i] = spaced[k]
+        elif alternatives.get(k):
+            code[i] = alternatives[k][int(x * 1000) % len(alternatives[k])]
+    return pd.Categorical.from_codes(code, list(index))
+
+
+def _id_parts(county_idx: np.ndarray, person: np.ndarray, bad: np.ndarray, lower: np.ndarray, r):
+    """ID numbers as (17-digit body, check character): the body is rendered by DuckDB."""
+    codes = np.array([int(c.code) for c in reference.counties()])[county_idx]
+    body = people.id_bodies(codes, person)
+    check = people.check_codes(body)
+    check[bad] = (check[bad] + r.integers(1, 11, int(bad.sum()))) % 11  # always another
+    chars = list("0123456789X") + ["x"]
+    check = np.where(lower & (check == 10), 11, check)
+    return body, pd.Categorical.from_codes(check, chars)
 
 
 def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int) -> pd.DataFrame:
-    """Every delivered version of every policy, with the file it goes into."""
+    """Every delivered version of every policy, typed, with the file and line it goes into."""
     dev = shape["deviations"]
     counties = reference.counties()
     products = reference.products()
@@ -412,26 +410,28 @@ def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: in
         version=0,
         day=pol["delivered"],
         units_row=pol["units_first"],
-        status="有效",
+        status=0,
         change_day=pol["written"],
-    )  # not written: version 0
+    )  # change_day unused for version 0
     first["premium"] = first["units_first"] * first["price_cents"]
     ch = pol[pol["change"] != NO_CHANGE]
-    second = ch.assign(
-        version=1, day=ch["change_date"], units_row=ch["units"], change_day=ch["change_date"]
-    )
     c = ch["change"].to_numpy()
-    second["status"] = np.select([c == CANCEL, c == EXPIRE], ["退保", "满期"], "有效")
-    second["premium"] = np.select(
-        [c == CANCEL, c == TOP_UP],
-        [-(ch["units"] * ch["price_cents"]), ch["price_cents"] * (ch["units"] - ch["units_first"])],
-        0,
+    second = ch.assign(
+        version=1,
+        day=ch["change_date"],
+        units_row=ch["units"],
+        change_day=ch["change_date"],
+        status=np.select([c == CANCEL, c == EXPIRE], [1, 2], 0),
+        premium=np.select(
+            [c == CANCEL, c == TOP_UP],
+            [
+                -(ch["units"] * ch["price_cents"]),
+                ch["price_cents"] * (ch["units"] - ch["units_first"]),
+            ],
+            0,
+        ),
     )
-    rows = (
-        pd.concat([first, second], ignore_index=True)
-        if len(second)
-        else first.reset_index(drop=True)
-    )
+    rows = pd.concat([first, second], ignore_index=True)
     r = rng_for(seed, "policy_rows")
     mix = rows["kind"].to_numpy() == MIXUP
     up = r.random(len(rows)) < 0.5
@@ -440,162 +440,198 @@ def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: in
     prem[mix & ~up] = np.maximum(np.round(prem[mix & ~up] / 10_000), 1)
     rows["premium"] = prem
     rows["file_day"] = _file_day(rows["day"].to_numpy(), mode)
+    rows.sort_values(
+        ["file_day", "product", "year", "seq", "version"],
+        inplace=True,
+        kind="stable",
+        ignore_index=True,
+    )
 
     county_idx = rows["county"].to_numpy()
-    codes = np.array([int(x.code) for x in counties])[county_idx]
-    ids = people.id_numbers(codes, rows["person"].to_numpy())
-    bad = rows["kind"].to_numpy() == BAD_ID
-    ids[bad] = people.wrong_check(ids[bad], r)
-    if not clean:
-        ids = _lower_x(ids, r.random(len(ids)) < dev["lowercase_x_rate"])
+    product = rows["product"].to_numpy()
+    person = rows["person"].to_numpy()
+    lower = (not clean) & (r.random(len(rows)) < dev["lowercase_x_rate"])
+    id_body, id_check = _id_parts(county_idx, person, rows["kind"].to_numpy() == BAD_ID, lower, r)
+    cities = reference.cities()
+    city_idx = np.array([[x.code for x in cities].index(c.city_code) for c in counties])[county_idx]
+    city = pd.Categorical.from_codes(
+        city_idx
+        + np.where(
+            (not clean) & (r.random(len(rows)) < dev["insurer_city_short_rate"]), len(cities), 0
+        ),
+        [x.name for x in cities] + [x.short for x in cities],
+    )
     written = rows["written"].to_numpy()
-    city_names = np.array([x.city_name for x in counties])[county_idx].astype(object)
-    if not clean:
-        short = r.random(len(rows)) < dev["insurer_city_short_rate"]
-        city_names[short] = np.array([s[:-1] for s in city_names[short]], dtype=object)
-    branch = np.array(
-        [f"中国人寿{x.city_name.removesuffix('市')}分公司" for x in counties], dtype=object
-    )[county_idx]
-    out = pd.DataFrame(
+    phone_prefix, phone_rest = people.phone_parts(person)
+    return pd.DataFrame(
         {
-            "保单号": rows["policy_no"],
-            "险种代码": np.array(PRODUCTS)[rows["product"]],
-            "险种名称": np.array([p.name for p in products])[rows["product"]],
-            "投保日期": iso_dates(written),
-            "保险起期": iso_dates(written + ONE_DAY),
-            "保险止期": iso_dates(_plus_one_year(written)),
-            "份数": rows["units_row"].to_numpy(),
-            "保费": fmt_cents(rows["premium"].to_numpy()),
-            "被保险人姓名": people.names(rows["person"].to_numpy()),
-            "证件类型": "身份证",
-            "证件号码": ids,
-            "联系电话": people.phones(rows["person"].to_numpy()),
-            "所属市": city_names,
-            "所属县区": _region_forms(
+            "file_day": rows["file_day"].to_numpy(),
+            "line": rows.groupby("file_day").cumcount().to_numpy() + 2,  # the header is line 1
+            "prefix": pd.Categorical.from_codes(product, [p.policy_prefix for p in products]),
+            "pyear": rows["year"].to_numpy(),
+            "seq": rows["seq"].to_numpy(),
+            "product_code": pd.Categorical.from_codes(product, list(PRODUCTS)),
+            "product_name": pd.Categorical.from_codes(product, [p.name for p in products]),
+            "written": written,
+            "start": written + ONE_DAY,
+            "end": _plus_one_year(written),
+            "units": rows["units_row"].to_numpy(),
+            "premium": rows["premium"].to_numpy(),
+            "name": people.name_codes(person),
+            "id_body": id_body,
+            "id_check": id_check,
+            "phone_prefix": phone_prefix,
+            "phone_rest": phone_rest,
+            "city": city,
+            "county": _region_forms(
                 county_idx, rows["day"].to_numpy(), dev["insurer_region_form_rate"], r, clean
             ),
-            "出单机构": branch,
-            "保单状态": rows["status"],
-            "批改日期": np.where(
-                rows["version"] == 0,
-                "",
-                np.datetime_as_string(rows["change_day"].to_numpy(), unit="D"),
+            "branch": pd.Categorical.from_codes(
+                city_idx, [f"中国人寿{c.short}分公司" for c in cities]
             ),
+            "status": pd.Categorical.from_codes(
+                rows["status"].to_numpy(), ["有效", "退保", "满期"]
+            ),
+            "change_day": np.where(
+                rows["version"].to_numpy() == 0, np.datetime64("NaT"), rows["change_day"].to_numpy()
+            ),
+            "kind": rows["kind"].to_numpy(),
+            "policy": rows["pidx"].to_numpy(),
+            "county_idx": county_idx,
         }
     )
-    out["_file_day"] = rows["file_day"].to_numpy()
-    out["_premium"] = rows["premium"].to_numpy()
-    out["_kind"] = rows["kind"].to_numpy()
-    out["_policy"] = rows["pidx"].to_numpy()
-    out.sort_values(
-        ["_file_day", "保单号", "批改日期"], inplace=True, kind="stable", ignore_index=True
-    )
-    return out
+
+
+CLAIM_STATUS = ["已报案", "已结案", "拒赔"]
 
 
 def claim_rows(
     cl: pd.DataFrame, pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, start, end
 ) -> pd.DataFrame:
+    """Every delivered version of every claim, typed, with the file and line it goes into."""
     dev = shape["deviations"]
-    counties = reference.counties()
     r = rng_for(seed, "claim_rows")
     has_pol = cl["policy"].to_numpy() >= 0
     pidx = np.where(has_pol, cl["policy"].to_numpy(), 0)
-    policy_no = np.where(has_pol, pol["policy_no"].to_numpy()[pidx], "")
     # a policy that never arrives still has a number: from the year before the event
-    prefix = np.array([p.policy_prefix for p in reference.products()])[cl["product"]]
     ph_year = cl["event"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1969
-    ph_no = numbered(prefix, ph_year.tolist(), (8_000_000 + np.arange(len(cl))).tolist())
-    policy_no = np.where(has_pol, policy_no, ph_no)
-    person = np.where(has_pol, pol["person"].to_numpy()[pidx], cl["phantom_person"].to_numpy())
-    codes = np.array([int(x.code) for x in counties])[cl["county"].to_numpy()]
-    ids = people.id_numbers(codes, person)
-    bad = cl["kind"].to_numpy() == "bad_id"
-    ids[bad] = people.wrong_check(ids[bad], r)
     base = pd.DataFrame(
         {
-            "赔案号": cl["claim_no"],
-            "保单号": policy_no,
-            "险种代码": np.array(PRODUCTS)[cl["product"]],
-            "被保险人证件号码": ids,
-            "出险日期": np.datetime_as_string(cl["event"].to_numpy(), unit="D"),
-            "报案日期": np.datetime_as_string(cl["report"].to_numpy(), unit="D"),
-            "出险原因": cl["cause"],
-            "_claim": cl.index.to_numpy(),
-            "_kind": cl["kind"],
-            "_county": cl["county"].to_numpy(),
+            "claim_year": cl["report_year"].to_numpy(),
+            "claim_seq": cl["seq"].to_numpy(),
+            "product": cl["product"].to_numpy(),
+            "pyear": np.where(has_pol, pol["year"].to_numpy()[pidx], ph_year),
+            "pseq": np.where(has_pol, pol["seq"].to_numpy()[pidx], 8_000_000 + np.arange(len(cl))),
+            "person": np.where(
+                has_pol, pol["person"].to_numpy()[pidx], cl["phantom_person"].to_numpy()
+            ),
+            "event": cl["event"].to_numpy(),
+            "report": cl["report"].to_numpy(),
+            "settle": cl["settle"].to_numpy(),
+            "cause": cl["cause"].to_numpy(),
+            "claim": cl.index.to_numpy(),
+            "kind": cl["kind"].to_numpy(),
+            "county_idx": cl["county"].to_numpy(),
         }
     )
-    settle_s = np.datetime_as_string(cl["settle"].to_numpy(), unit="D")
     kind = cl["kind"].to_numpy()
     amount = cl["amount"].to_numpy()
     resettled = cl["resettled"].to_numpy()
     planted = (kind == "bad_id") | (kind == "above_ceiling")
     # version 1: reported (all but the planted rows, which arrive settled in one row)
-    v1 = base[~planted & (cl["report"].to_numpy() >= start)].assign(
-        结案日期="",
-        _amount=0,
-        赔案状态="已报案",
-        _day=cl["report"].to_numpy()[~planted & (cl["report"].to_numpy() >= start)],
-    )
-    # version 2: settled or refused
+    v1 = ~planted & (cl["report"].to_numpy() >= start)
     closed = kind != "open"
     first_amount = np.where(resettled, np.round(amount * 0.8).astype(np.int64), amount)
     first_amount = np.where(kind == "refused", 0, first_amount)
-    v2 = base[closed].assign(
-        结案日期=settle_s[closed],
-        _amount=first_amount[closed],
-        赔案状态=np.where(kind[closed] == "refused", "拒赔", "已结案"),
-        _day=cl["settle"].to_numpy()[closed],
+    rows = pd.concat(
+        [
+            base[v1].assign(
+                version=0, status=0, amount=0, settled=False, day=cl["report"].to_numpy()[v1]
+            ),
+            # version 2: settled or refused
+            base[closed].assign(
+                version=1,
+                status=np.where(kind[closed] == "refused", 2, 1),
+                amount=first_amount[closed],
+                settled=True,
+                day=cl["settle"].to_numpy()[closed],
+            ),
+            # version 3: the corrected amount, a week later
+            base[resettled].assign(
+                version=2,
+                status=1,
+                amount=amount[resettled],
+                settled=True,
+                day=cl["settle"].to_numpy()[resettled] + 7 * ONE_DAY,
+            ),
+        ],
+        ignore_index=True,
     )
-    # version 3: the corrected amount, a week later
-    v3 = base[resettled].assign(
-        结案日期=settle_s[resettled],
-        _amount=amount[resettled],
-        赔案状态="已结案",
-        _day=cl["settle"].to_numpy()[resettled] + 7 * ONE_DAY,
-    )
-    rows = pd.concat([v1, v2, v3], ignore_index=True)
-    rows = rows[rows["_day"].to_numpy() <= end].copy()
-    if not clean:
-        rows["被保险人证件号码"] = _lower_x(
-            rows["被保险人证件号码"].to_numpy(), r.random(len(rows)) < dev["lowercase_x_rate"]
-        )
-    rows["赔付金额"] = fmt_cents(rows["_amount"].to_numpy())
-    rows["所属县区"] = _region_forms(
-        rows["_county"].to_numpy(),
-        rows["_day"].to_numpy(),
-        dev["insurer_region_form_rate"],
-        r,
-        clean,
-    )
-    rows["_file_day"] = _file_day(rows["_day"].to_numpy(), mode)
+    rows = rows[rows["day"].to_numpy() <= end]
+    rows = rows.assign(file_day=_file_day(rows["day"].to_numpy(), mode))
     rows.sort_values(
-        ["_file_day", "_day", "赔案号"], inplace=True, kind="stable", ignore_index=True
+        ["file_day", "day", "claim_year", "claim_seq", "version"],
+        inplace=True,
+        kind="stable",
+        ignore_index=True,
     )
-    return rows
+    county_idx = rows["county_idx"].to_numpy()
+    lower = (not clean) & (r.random(len(rows)) < dev["lowercase_x_rate"])
+    id_body, id_check = _id_parts(
+        county_idx, rows["person"].to_numpy(), rows["kind"].to_numpy() == "bad_id", lower, r
+    )
+    product = rows["product"].to_numpy()
+    return pd.DataFrame(
+        {
+            "file_day": rows["file_day"].to_numpy(),
+            "line": rows.groupby("file_day").cumcount().to_numpy() + 2,
+            "claim_year": rows["claim_year"].to_numpy(),
+            "claim_seq": rows["claim_seq"].to_numpy(),
+            "prefix": pd.Categorical.from_codes(
+                product, [p.policy_prefix for p in reference.products()]
+            ),
+            "pyear": rows["pyear"].to_numpy(),
+            "seq": rows["pseq"].to_numpy(),
+            "product_code": pd.Categorical.from_codes(product, list(PRODUCTS)),
+            "id_body": id_body,
+            "id_check": id_check,
+            "event": rows["event"].to_numpy(),
+            "report": rows["report"].to_numpy(),
+            "settle": np.where(
+                rows["settled"].to_numpy(), rows["settle"].to_numpy(), np.datetime64("NaT")
+            ),
+            "cause": pd.Categorical(rows["cause"].to_numpy(), categories=list(CAUSES)),
+            "amount": rows["amount"].to_numpy(),
+            "status": pd.Categorical.from_codes(rows["status"].to_numpy(), CLAIM_STATUS),
+            "county": _region_forms(
+                county_idx, rows["day"].to_numpy(), dev["insurer_region_form_rate"], r, clean
+            ),
+            "kind": rows["kind"].to_numpy(),
+            "claim": rows["claim"].to_numpy(),
+            "county_idx": county_idx,
+        }
+    )
 
 
-def _csv_bytes(
-    header: list[str],
-    rows: pd.DataFrame,
-    money: str,
-    encoding: str,
-    cut_at: int | None = None,
-    trailer_rows: int | None = None,
+STREAMS = {  # source, file stem, header, money column of the typed frame
+    "policy": ("insurer_policy", "JS_POLICY", POLICY_HEADER, "premium"),
+    "claim": ("insurer_claim", "JS_CLAIM", CLAIM_HEADER, "amount"),
+}
+QUARANTINE_REASON = {
+    BAD_ID: Reason.BAD_ID_CHECKSUM,
+    MIXUP: Reason.PREMIUM_UNIT_MISMATCH,
+    "bad_id": Reason.BAD_ID_CHECKSUM,
+    "above_ceiling": Reason.CLAIM_ABOVE_CEILING,
+}
+
+
+def _file_bytes(
+    text: str, header: list[str], n: int, money: int, encoding: str, cut_at: float | None = None
 ) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
-    w.writerows(zip(*(rows[h].tolist() for h in header), strict=True))
-    cents = int(rows["_premium" if money == "保费" else "_amount"].sum())
-    n = len(rows) if trailer_rows is None else trailer_rows
-    text = buf.getvalue()
-    if cut_at is None:
-        text += f"TRAILER,{n},{fmt_cents(np.array([cents]))[0]}\r\n"
-    else:  # a transfer cut in the middle of a row: no trailer
-        text = text[:cut_at]
-    return text.encode(encoding)
+    body = ",".join(header) + "\r\n" + (text + "\r\n" if text else "")
+    if cut_at is not None:  # a transfer cut in the middle of a row: no trailer
+        return body[: int(len(body) * cut_at)].encode(encoding)
+    return (body + f"TRAILER,{n},{fmt_cents([money])[0]}\r\n").encode(encoding)
 
 
 def write_files(
@@ -610,41 +646,37 @@ def write_files(
 ) -> None:
     dev = shape["deviations"]
     r = rng_for(seed, "insurer_files")
-    streams = [
-        ("insurer_policy", "JS_POLICY", POLICY_HEADER, "保费", prow),
-        ("insurer_claim", "JS_CLAIM", CLAIM_HEADER, "赔付金额", crow),
-    ]
-    for source, stem, header, money, rows in streams:
-        days = rows["_file_day"].to_numpy()
-        unique_days = np.unique(days)
+    for stream, rows in (("policy", prow), ("claim", crow)):
+        source, stem, header, money = STREAMS[stream]
+        unique_days = np.unique(rows["file_day"].to_numpy())
+        as_dates = [t.date() for t in pd.to_datetime(unique_days)]
+        late = as_dates[len(as_dates) // 4 :]
         utf8 = (
             set()
-            if clean
-            else set(
-                r.choice(
-                    unique_days[len(unique_days) // 4 :],
-                    dev["utf8_files"] if source == "insurer_policy" else 0,
-                    replace=False,
-                ).tolist()
-            )
+            if clean or stream == "claim"
+            else {late[i] for i in r.choice(len(late), dev["utf8_files"], replace=False)}
         )
         again = (
             set()
             if clean
-            else set(
-                r.choice(unique_days[1:-1], dev["redelivered_files"] // 2, replace=False).tolist()
-            )
+            else {
+                as_dates[1:-1][i]
+                for i in r.choice(len(as_dates) - 2, dev["redelivered_files"] // 2, replace=False)
+            }
         )
-        bounds = np.searchsorted(days, unique_days, "left").tolist() + [len(rows)]
-        for i, day in enumerate(unique_days):
-            part = rows.iloc[bounds[i] : bounds[i + 1]]
-            when = day.astype(object)  # a datetime.date, as in utf8 and again
-            name = f"insurer/{stem}_{when:%Y%m%d}"
-            data = _csv_bytes(header, part, money, "utf-8" if when in utf8 else "gb18030")
-            received = arrival(when + timedelta(days=1))
+        planted = rows[rows["kind"].isin(list(QUARANTINE_REASON))]
+        for i, (day, n, total, text) in enumerate(render(stream, rows)):
+            name = f"insurer/{stem}_{day:%Y%m%d}"
+            enc = "utf-8" if day in utf8 else "gb18030"
+            data = _file_bytes(text, header, n, total, enc)
+            received = arrival(day + timedelta(days=1))
             sha = d.write(name + ".csv", data, received)
             d.write(name + ".ok", b"", received)
-            quarantined = _quarantined_lines(d, name + ".csv", part)
+            mine = planted[planted["file_day"] == np.datetime64(day)]
+            for line, k in zip(mine["line"].tolist(), mine["kind"].tolist(), strict=True):
+                d.quarantined.append(
+                    QuarantinedRow(name + ".csv", "", line, QUARANTINE_REASON[k].value)
+                )
             d.fates.append(
                 Fate(
                     source,
@@ -652,13 +684,13 @@ def write_files(
                     received,
                     "loaded",
                     sha,
-                    rows_in_file=len(part),
-                    rows_quarantined=quarantined,
-                    period=f"{when:%Y-%m-%d}",
-                    encoding="utf-8" if when in utf8 else "gb18030",
+                    rows_in_file=n,
+                    rows_quarantined=len(mine),
+                    period=f"{day:%Y-%m-%d}",
+                    encoding=enc,
                 )
             )
-            if when in again:  # the same content again, under a new name, three days later
+            if day in again:  # the same content again, under a new name, three days later
                 copy = f"{name}(1)"
                 later = received + timedelta(days=3)
                 d.write(copy + ".csv", data, later)
@@ -672,30 +704,14 @@ def write_files(
                         sha,
                         Reason.DUPLICATE,
                         DESCRIPTIONS[Reason.DUPLICATE],
-                        len(part),
-                        period=f"{when:%Y-%m-%d}",
+                        n,
+                        period=f"{day:%Y-%m-%d}",
                         same_as=name + ".csv",
-                        encoding=d.fates[-1].encoding,
+                        encoding=enc,
                     )
                 )
-            if progress and i % 50 == 0:
+            if progress and i % 100 == 99:
                 progress(f"{source}: {i + 1}/{len(unique_days)} files")
-
-
-def _quarantined_lines(d: Deliveries, path: str, part: pd.DataFrame) -> int:
-    reason = {
-        BAD_ID: Reason.BAD_ID_CHECKSUM,
-        MIXUP: Reason.PREMIUM_UNIT_MISMATCH,
-        "bad_id": Reason.BAD_ID_CHECKSUM,
-        "above_ceiling": Reason.CLAIM_ABOVE_CEILING,
-    }
-    kinds = part["_kind"].tolist()
-    n = 0
-    for line, k in enumerate(kinds, start=2):  # the header is line 1
-        if k in reason:
-            d.quarantined.append(QuarantinedRow(path, "", line, reason[k].value))
-            n += 1
-    return n
 
 
 def write_unfinished(
@@ -708,82 +724,98 @@ def write_unfinished(
     r = rng_for(seed, "unfinished")
     day1, day2 = end + timedelta(days=1), end + timedelta(days=2)
     last_year = prow[
-        (prow["批改日期"] == "")
-        & (prow["_kind"] == COUNTED)
-        & (prow["投保日期"] >= f"{end.year}-01-01")
+        prow["change_day"].isna()
+        & (prow["kind"] == COUNTED)
+        & (prow["written"] >= np.datetime64(f"{end.year}-01-01"))
     ]
 
-    def cancellations(day: date, k: int) -> pd.DataFrame:
+    def cancellations(day: date, k: int) -> tuple[str, int, int]:
         pick = last_year.iloc[
-            r.choice(len(last_year), size=min(k, len(last_year)), replace=False)
-        ].copy()
-        prem = -pick["_premium"].to_numpy()  # the refund of the first premium
-        pick["保费"], pick["_premium"] = fmt_cents(prem), prem
-        pick["保单状态"], pick["批改日期"] = "退保", f"{day:%Y-%m-%d}"
-        return pick
-
-    cut = cancellations(day1, 40)
-    full = _csv_bytes(POLICY_HEADER, cut, "保费", "gb18030").decode("gb18030")
-    data = _csv_bytes(POLICY_HEADER, cut, "保费", "gb18030", cut_at=int(len(full) * 0.6))
-    name = f"insurer/JS_POLICY_{day1:%Y%m%d}"
-    received = arrival(day1 + timedelta(days=1))
-    sha = d.write(name + ".csv", data, received)
-    d.write(name + ".ok", b"", received)  # the sender wrote its marker anyway
-    d.fates.append(
-        Fate(
-            "insurer_policy",
-            name + ".csv",
-            received,
-            "rejected",
-            sha,
-            Reason.TRAILER_MISSING,
-            DESCRIPTIONS[Reason.TRAILER_MISSING],
-            len(cut),
-            period=f"{day1:%Y-%m-%d}",
-            encoding="gb18030",
+            np.sort(r.choice(len(last_year), size=min(k, len(last_year)), replace=False))
+        ]
+        pick = pick.assign(
+            premium=-pick["premium"],
+            change_day=np.datetime64(day),
+            status=pd.Categorical(["退保"] * len(pick), categories=["有效", "退保", "满期"]),
+            file_day=np.datetime64(day),
         )
+        ((_, n, total, text),) = render("policy", pick)
+        return text, n, total
+
+    text, n, total = cancellations(day1, 40)
+    data = _file_bytes(text, POLICY_HEADER, n, total, "gb18030", cut_at=0.6)
+    _planted_file(
+        d,
+        f"insurer/JS_POLICY_{day1:%Y%m%d}",
+        data,
+        day1,
+        "insurer_policy",
+        n,
+        "rejected",
+        Reason.TRAILER_MISSING,
+        ok=True,
+    )  # the sender wrote .ok anyway
+
+    text, n, total = cancellations(day2, 30)
+    data = _file_bytes(text, POLICY_HEADER, n + 1, total, "gb18030")  # one row lost
+    _planted_file(
+        d,
+        f"insurer/JS_POLICY_{day2:%Y%m%d}",
+        data,
+        day2,
+        "insurer_policy",
+        n,
+        "rejected",
+        Reason.TRAILER_MISMATCH,
+        ok=True,
     )
 
-    wrong = cancellations(day2, 30)
-    data = _csv_bytes(POLICY_HEADER, wrong, "保费", "gb18030", trailer_rows=len(wrong) + 1)
-    name = f"insurer/JS_POLICY_{day2:%Y%m%d}"
-    received = arrival(day2 + timedelta(days=1))
-    sha = d.write(name + ".csv", data, received)
-    d.write(name + ".ok", b"", received)
-    d.fates.append(
-        Fate(
-            "insurer_policy",
-            name + ".csv",
-            received,
-            "rejected",
-            sha,
-            Reason.TRAILER_MISMATCH,
-            DESCRIPTIONS[Reason.TRAILER_MISMATCH],
-            len(wrong),
-            period=f"{day2:%Y-%m-%d}",
-            encoding="gb18030",
-        )
-    )
+    settled = crow[
+        (crow["status"] == "已结案") & (crow["settle"] >= np.datetime64(f"{end.year}-01-01"))
+    ]
+    fix = settled.iloc[np.sort(r.choice(len(settled), size=min(25, len(settled)), replace=False))]
+    fix = fix.assign(amount=fix["amount"] * 2, file_day=np.datetime64(day1))
+    ((_, n, total, text),) = render("claim", fix)
+    data = _file_bytes(text, CLAIM_HEADER, n, total, "gb18030")
+    _planted_file(
+        d,
+        f"insurer/JS_CLAIM_{day1:%Y%m%d}",
+        data,
+        day1,
+        "insurer_claim",
+        n,
+        "waiting",
+        Reason.NO_OK_MARKER,
+        ok=False,
+    )  # still being transferred
 
-    settled = crow[(crow["赔案状态"] == "已结案") & (crow["结案日期"] >= f"{end.year}-01-01")]
-    fix = settled.iloc[r.choice(len(settled), size=min(25, len(settled)), replace=False)].copy()
-    fix["_amount"] = fix["_amount"].to_numpy() * 2
-    fix["赔付金额"] = fmt_cents(fix["_amount"].to_numpy())
-    data = _csv_bytes(CLAIM_HEADER, fix, "赔付金额", "gb18030")
-    name = f"insurer/JS_CLAIM_{day1:%Y%m%d}"
-    received = arrival(day1 + timedelta(days=1))
-    sha = d.write(name + ".csv", data, received)  # and no .ok: still being transferred
+
+def _planted_file(
+    d: Deliveries,
+    name: str,
+    data: bytes,
+    day: date,
+    source: str,
+    n: int,
+    status: str,
+    reason: Reason,
+    ok: bool,
+) -> None:
+    received = arrival(day + timedelta(days=1))
+    sha = d.write(name + ".csv", data, received)
+    if ok:
+        d.write(name + ".ok", b"", received)
     d.fates.append(
         Fate(
-            "insurer_claim",
+            source,
             name + ".csv",
             received,
-            "waiting",
+            status,
             sha,
-            Reason.NO_OK_MARKER,
-            DESCRIPTIONS[Reason.NO_OK_MARKER],
-            len(fix),
-            period=f"{day1:%Y-%m-%d}",
+            reason,
+            DESCRIPTIONS[reason],
+            n,
+            period=f"{day:%Y-%m-%d}",
             encoding="gb18030",
         )
     )

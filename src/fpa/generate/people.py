@@ -7,6 +7,7 @@ and a sequence number chosen by a bijection of k, with a correct GB 11643 check 
 """
 
 import numpy as np
+import pandas as pd
 
 from fpa.generate.text import cat
 from fpa.normalise.ids import check_digits
@@ -32,19 +33,20 @@ def _bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return county_codes.astype(np.int64) * 10**11 + y * 10**7 + m * 10**5 + d * 10**3 + slot % 1000
 
 
+def id_bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The first 17 digits of persons `keys` of counties `county_codes`, as int64."""
+    return _bodies(county_codes, keys)
+
+
+def check_codes(bodies: np.ndarray) -> np.ndarray:
+    """The check character of each body as its index in "0123456789X"."""
+    return np.searchsorted(np.array(list("0123456789X")), check_digits(bodies))
+
+
 def id_numbers(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """18-character IDs (upper-case X) for persons `keys` of counties `county_codes`."""
     bodies = _bodies(county_codes, keys)
     return cat(bodies.tolist(), check_digits(bodies).tolist())
-
-
-def wrong_check(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The same IDs with a check character that fails the rule."""
-    chars = np.array(list("0123456789X"))
-    right = np.array([s[17] for s in ids])
-    shift = rng.integers(1, 11, len(ids))  # never 0: always another character
-    wrong = chars[(np.searchsorted(chars, right) + shift) % 11]
-    return cat([s[:17] for s in ids], wrong.tolist())
 
 
 def _mix(keys: np.ndarray, salt: int) -> np.ndarray:
@@ -52,19 +54,24 @@ def _mix(keys: np.ndarray, salt: int) -> np.ndarray:
     return (x ^ (x >> np.uint64(29))).astype(np.uint64)
 
 
-def names(keys: np.ndarray) -> np.ndarray:
+def name_codes(keys: np.ndarray) -> pd.Categorical:
+    """Names as a categorical over every surname + one or two given characters."""
     h = _mix(keys, 1)
-    s = np.array(SURNAMES)[(h % np.uint64(len(SURNAMES))).astype(np.int64)]
-    g1 = np.array(GIVEN)[((h >> np.uint64(8)) % np.uint64(len(GIVEN))).astype(np.int64)]
-    g2 = np.array(GIVEN)[((h >> np.uint64(16)) % np.uint64(len(GIVEN))).astype(np.int64)]
+    ns, ng = np.uint64(len(SURNAMES)), np.uint64(len(GIVEN))
+    s = (h % ns).astype(np.int64)
+    g1 = ((h >> np.uint64(8)) % ng).astype(np.int64)
+    g2 = ((h >> np.uint64(16)) % ng).astype(np.int64)
     two = ((h >> np.uint64(24)) % np.uint64(10)) < 6
-    return cat(s.tolist(), g1.tolist(), np.where(two, g2, "").tolist())
+    code = (s * len(GIVEN) + g1) * (len(GIVEN) + 1) + np.where(two, g2 + 1, 0)
+    return pd.Categorical.from_codes(code, _ALL_NAMES)
 
 
-def phones(keys: np.ndarray) -> np.ndarray:
+_ALL_NAMES = [s + g1 + g2 for s in SURNAMES for g1 in GIVEN for g2 in [""] + GIVEN]
+
+
+def phone_parts(keys: np.ndarray) -> tuple[pd.Categorical, np.ndarray]:
+    """Mobile numbers as (3-digit prefix, 8 more digits)."""
     h = _mix(keys, 2)
-    prefix = MOBILE_PREFIXES[(h % np.uint64(len(MOBILE_PREFIXES))).astype(np.int64)]
+    prefix = (h % np.uint64(len(MOBILE_PREFIXES))).astype(np.int64)
     rest = ((h >> np.uint64(8)) % np.uint64(10**8)).astype(np.int64)
-    return np.array(
-        [f"{p}{x:08d}" for p, x in zip(prefix.tolist(), rest.tolist(), strict=True)], dtype=object
-    )
+    return pd.Categorical.from_codes(prefix, list(MOBILE_PREFIXES)), rest

@@ -43,9 +43,9 @@ def insurance(plan: Plan, m: InsurerModel) -> tuple[pd.DataFrame, pd.DataFrame]:
     out["units"] = g["units"].sum()
     out["insured_persons"] = g["person"].nunique()
     # premium: every row of the policies written in the year, cancelled ones included
-    ok_rows = rows[rows["_kind"].isin([COUNTED, CANCELLED])]
-    owner = pol.loc[ok_rows["_policy"], INSURANCE_KEYS].reset_index(drop=True)
-    owner["premium"] = ok_rows["_premium"].to_numpy()
+    ok_rows = rows[rows["kind"].isin([COUNTED, CANCELLED])]
+    owner = pol.loc[ok_rows["policy"], INSURANCE_KEYS].reset_index(drop=True)
+    owner["premium"] = ok_rows["premium"].to_numpy()
     out["premium_cents"] = owner.groupby(INSURANCE_KEYS)["premium"].sum()
     settled = cl[cl["kind"] == "settled"]
     gc = settled.groupby(INSURANCE_KEYS)
