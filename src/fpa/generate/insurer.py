@@ -665,7 +665,7 @@ def write_files(
             }
         )
         planted = rows[rows["kind"].isin(list(QUARANTINE_REASON))]
-        for i, (day, n, total, text) in enumerate(render(stream, rows)):
+        for i, (day, n, total, text) in enumerate(_render_by_month(stream, rows)):
             name = f"insurer/{stem}_{day:%Y%m%d}"
             enc = "utf-8" if day in utf8 else "gb18030"
             data = _file_bytes(text, header, n, total, enc)
@@ -712,6 +712,15 @@ def write_files(
                 )
             if progress and i % 100 == 99:
                 progress(f"{source}: {i + 1}/{len(unique_days)} files")
+
+
+def _render_by_month(stream: str, rows: pd.DataFrame):
+    """render() a month at a time: a province year of text at once costs gigabytes."""
+    days = rows["file_day"].to_numpy()  # sorted
+    months = np.unique(days.astype("datetime64[M]"))
+    bounds = np.searchsorted(days, months.astype(days.dtype))
+    for lo, hi in zip(bounds, [*bounds[1:], len(rows)], strict=True):
+        yield from render(stream, rows.iloc[lo:hi])
 
 
 def write_unfinished(
