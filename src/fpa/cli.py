@@ -38,6 +38,30 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from fpa.ingest import ingest
+    from fpa.state import StateBusy
+
+    if not args.inbox or not args.warehouse:
+        print(
+            "fpa ingest: --inbox and --warehouse (or FPA_INBOX, FPA_WAREHOUSE) are needed",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    if not Path(args.inbox).is_dir():
+        print(f"fpa ingest: no inbox at {args.inbox}", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        result = ingest(
+            Path(args.inbox), Path(args.warehouse), lambda m: print(m, file=sys.stderr, flush=True)
+        )
+    except StateBusy as e:
+        print(f"fpa ingest: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    print(result.summary())
+    return 0
+
+
 def _not_yet(issue: str):
     def run(args: argparse.Namespace) -> int:
         print(f"fpa {args.command}: not built yet ({issue}); nothing was changed.", file=sys.stderr)
@@ -98,6 +122,21 @@ def parser() -> argparse.ArgumentParser:
         help="the published DuckDB file (default: $FPA_WAREHOUSE)",
     )
     ld.set_defaults(run=_not_yet("the ingestion, dbt and gate issues"))
+
+    ig = sub.add_parser(
+        "ingest",
+        help="land and parse every new file of the inbox (the first step of load)",
+        description="Land every complete new file of the inbox in the archive beside the "
+        "warehouse, parse it, quarantine bad rows with their reason and record every file in "
+        "the load audit. Idempotent: files already received are skipped.",
+    )
+    ig.add_argument("--inbox", default=os.environ.get("FPA_INBOX"), help="default: $FPA_INBOX")
+    ig.add_argument(
+        "--warehouse",
+        default=os.environ.get("FPA_WAREHOUSE"),
+        help="the published DuckDB file; its state lives beside it (default: $FPA_WAREHOUSE)",
+    )
+    ig.set_defaults(run=_ingest)
 
     rb = sub.add_parser(
         "rollback",

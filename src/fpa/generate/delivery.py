@@ -3,10 +3,10 @@
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from pathlib import Path
 
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+from fpa.clock import CST
 
 
 def arrival(day: date, hour: int = 1, minute: int = 30) -> datetime:

@@ -1,0 +1,1 @@
+"""One module per source contract (../shared/contracts/README.md)."""

@@ -1,0 +1,379 @@
+"""The cities' monthly work reports (contract §2), read with python-calamine (.xlsx and .xls).
+
+The city and month come from the merged title (the file name is the fallback; the two
+disagreeing reject the file). The header is found wherever it sits, one or two rows, its texts
+mapped to fields through the header seed (a 万元 header converts its column); 合计 and footer
+are excluded and 合计 is checked against the rows (a mismatch is reported, not fatal). A
+corrected report replaces the earlier one for its city and month entirely.
+"""
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import python_calamine
+
+from fpa import reference
+from fpa.normalise.dates import DateError, parse_date_range
+from fpa.normalise.numbers import NumberError, parse_number
+from fpa.normalise.regions import resolve
+from fpa.quarantine import DESCRIPTIONS, Reason
+from fpa.sources.insurer import Outcome, Rejected
+
+TITLE = re.compile(
+    r"(?P<city>[^\d\s]+?)(?:计生协|计划生育协会)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月"
+)
+FILE = re.compile(
+    r"(?P<city>[^\d\s]+?)计生协(?P<y>\d{4})年(?P<m>\d{1,2})月工作月报(?P<rest>.*)"
+    r"\.(?:xlsx|xls|xlsm)",
+    re.IGNORECASE,
+)
+REVISION = re.compile(r"修订|更正|修正")
+FILLED = re.compile(r"填报日期[:：]\s*(?P<d>\S+)")
+REQUIRED = {
+    "activities": ("activity_type", "project", "participants"),
+    "trainings": ("start_date", "trainees"),
+}
+NUMBERS = {
+    "activities": ("participants", "service_visits", "materials", "funds"),
+    "trainings": ("trainees", "hours"),
+}
+_HEADER_NORMAL = str.maketrans("（）", "()")
+
+
+def _norm_header(v) -> str:
+    return re.sub(r"\s+", "", str(v)).translate(_HEADER_NORMAL) if v not in (None, "") else ""
+
+
+def _headers() -> dict[str, dict[str, tuple[str, Decimal]]]:
+    out: dict[str, dict[str, tuple[str, Decimal]]] = {}
+    for h in reference.report_headers():
+        out.setdefault(h["sheet"], {})[_norm_header(h["header"])] = (
+            h["field"],
+            Decimal(h["multiplier"]),
+        )
+    return out
+
+
+@dataclass
+class SheetRows:
+    kind: str
+    name: str
+    rows: list[dict] = field(default_factory=list)  # parsed, loadable
+    quarantined: list[tuple[int, Reason, str, dict]] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    filled_on: date | None = None
+
+
+def open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
+    """Content decides the format (the landing copy has no extension)."""
+    try:
+        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(path.read_bytes()))
+    except Exception as e:  # calamine raises its own error types for every broken file
+        raise Rejected(Reason.WORKBOOK_CORRUPT, f"{type(e).__name__}: {e}") from e
+
+
+def _period(text: str, pattern: re.Pattern) -> tuple[str, date] | None:
+    m = pattern.search(text or "")
+    if not m:
+        return None
+    city = resolve(m["city"])
+    if city is None or city.level != "city":
+        return None
+    return city.code, date(int(m["y"]), int(m["m"]), 1)
+
+
+def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+    wb = open_workbook(landed)
+    base = file_name.rsplit("/", 1)[-1]
+    by_name = _period(base, FILE)
+    sheets = {}
+    kinds = reference.report_sheets()
+    for name in wb.sheet_names:
+        kind = kinds.get(re.sub(r"\s+", "", name))
+        if kind:
+            try:
+                sheets[kind] = (name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
+            except Exception as e:
+                raise Rejected(Reason.WORKBOOK_CORRUPT, f"sheet {name}: {e}") from e
+    for kind, label in (("activities", "活动"), ("trainings", "培训")):
+        if kind not in sheets:
+            raise Rejected(
+                Reason.UNKNOWN_LAYOUT,
+                f"{base}: no sheet {label} (found {', '.join(wb.sheet_names)})",
+            )
+    titles = {_period(_first_text(rows), TITLE) for _, rows in sheets.values()} - {None}
+    if len(titles) > 1 or (titles and by_name and titles != {by_name}):
+        raise Rejected(
+            Reason.TITLE_FILENAME_MISMATCH,
+            f"{base}: title says "
+            f"{_show(titles)}, file name says {_show({by_name} if by_name else set())}",
+        )
+    period = next(iter(titles)) if titles else by_name
+    if period is None:
+        raise Rejected(
+            Reason.UNKNOWN_LAYOUT,
+            f"{base}: neither title nor file name names a "
+            "city and month (expected e.g. 河池市计生协2023年5月活动情况统计表)",
+        )
+    city_code, month = period
+    parsed = [_sheet(kind, name, rows, city_code, month) for kind, (name, rows) in sheets.items()]
+    filled = max((s.filled_on for s in parsed if s.filled_on), default=None)
+    marked = bool(REVISION.search(base))
+    mismatches = [m for s in parsed for m in s.mismatches]
+    con.execute(
+        "INSERT INTO raw.reports VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
+        [
+            sha256,
+            file_name,
+            city_code,
+            month,
+            filled,
+            marked,
+            received_at,
+            "; ".join(mismatches) or None,
+        ],
+    )
+    n = q = 0
+    for s in parsed:
+        table = "raw.report_activities" if s.kind == "activities" else "raw.report_trainings"
+        cols = _COLUMNS[s.kind]
+        if s.rows:
+            con.executemany(
+                f"INSERT INTO {table} VALUES ({', '.join('?' * (len(cols) + 5))})",
+                [
+                    [sha256, s.name, r["row_number"], city_code, month] + [r.get(c) for c in cols]
+                    for r in s.rows
+                ],
+            )
+        for row_number, reason, detail, raw in s.quarantined:
+            con.execute(
+                "INSERT INTO audit.quarantine VALUES ('report', ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    file_name,
+                    sha256,
+                    s.name,
+                    row_number,
+                    str(reason),
+                    f"{DESCRIPTIONS[reason]}: {detail}",
+                    json.dumps(raw, ensure_ascii=False, default=str),
+                ],
+            )
+        n += len(s.rows) + len(s.quarantined)
+        q += len(s.quarantined)
+    note = f"合计 differs from the rows: {'; '.join(mismatches)}" if mismatches else ""
+    return Outcome("loaded", "", note, n, q)
+
+
+_COLUMNS = {
+    "activities": [
+        "county_code",
+        "township",
+        "starts_on",
+        "ends_on",
+        "name",
+        "activity_type",
+        "project",
+        "organiser",
+        "participants",
+        "participants_approx",
+        "service_visits",
+        "materials",
+        "funds",
+        "remarks",
+    ],
+    "trainings": [
+        "county_code",
+        "name",
+        "organiser",
+        "starts_on",
+        "ends_on",
+        "audience",
+        "trainees",
+        "trainees_approx",
+        "mode",
+        "hours",
+        "remarks",
+    ],
+}
+
+
+def _show(periods: set) -> str:
+    cities = {c.code: c.name for c in reference.cities()}
+    return ", ".join(f"{cities[c]} {m.year}年{m.month}月" for c, m in sorted(periods)) or "nothing"
+
+
+def _first_text(rows: list[list]) -> str:
+    for row in rows[:3]:
+        for v in row:
+            if isinstance(v, str) and v.strip():
+                return v
+    return ""
+
+
+def _sheet(kind: str, name: str, rows: list[list], city_code: str, month: date) -> SheetRows:
+    out = SheetRows(kind, name)
+    known = _headers()[kind]
+    header_at = None
+    for i, row in enumerate(rows[:12]):
+        for v in row:
+            m = isinstance(v, str) and FILLED.search(v)
+            if m:
+                try:
+                    out.filled_on = parse_date_range(m["d"], month.year)[0]
+                except DateError:
+                    pass
+        if header_at is None and sum(_norm_header(v) in known for v in row) >= 3:
+            header_at = i
+    if header_at is None:
+        raise Rejected(
+            Reason.UNKNOWN_LAYOUT,
+            f"sheet {name}: no header row (expected headers such as {', '.join(list(known)[:6])})",
+        )
+    columns = [known.get(_norm_header(v)) for v in rows[header_at]]
+    first_data = header_at + 1
+    if first_data < len(rows):  # a second header row under merged group cells
+        below = [known.get(_norm_header(v)) for v in rows[first_data]]
+        if any(below) and not _is_number(rows[first_data][0] if rows[first_data] else None):
+            columns = [b or a for a, b in zip(columns, below, strict=False)]
+            first_data += 1
+    fields = {f: (i, mult) for i, c in enumerate(columns) if c for f, mult in [c]}
+    missing = [f for f in REQUIRED[kind] if f not in fields]
+    if missing:
+        raise Rejected(
+            Reason.UNKNOWN_LAYOUT,
+            f"sheet {name}: no column for "
+            f"{', '.join(missing)} (headers found: "
+            f"{', '.join(str(v) for v in rows[header_at] if v not in (None, ''))})",
+        )
+    totals_at = None
+    data = []
+    for i in range(first_data, len(rows)):
+        row = rows[i]
+        first = next((str(v).strip() for v in row if v not in (None, "")), "")
+        if first.startswith("合计") or first.startswith("总计"):
+            totals_at = i
+            break
+        if first.startswith("填报人") or first.startswith("审核人"):
+            break
+        if first:
+            data.append(i)
+    sums: dict[str, Decimal] = {f: Decimal(0) for f in NUMBERS[kind] if f in fields}
+    for i in data:
+        raw = {
+            str(rows[header_at][c] or c): rows[i][c]
+            for c in range(len(rows[i]))
+            if c < len(rows[header_at]) and rows[i][c] not in (None, "")
+        }
+        try:
+            values = _values(kind, rows[i], fields, month)
+        except (NumberError, DateError) as e:
+            out.quarantined.append((i + 1, Reason.UNREADABLE_VALUE, str(e), raw))
+            continue
+        for f in sums:
+            sums[f] += values.get(f"_{f}_raw") or 0
+        county = values.pop("_county")
+        if county:
+            region = resolve(county)
+            if region is None:
+                out.quarantined.append((i + 1, Reason.UNKNOWN_REGION, county, raw))
+                continue
+            if region.city_code != city_code:
+                out.quarantined.append((i + 1, Reason.COUNTY_OF_OTHER_CITY, county, raw))
+                continue
+            values["county_code"] = region.code if region.level == "county" else None
+        values["row_number"] = i + 1
+        out.rows.append({k: v for k, v in values.items() if not k.startswith("_")})
+    if totals_at is not None:
+        for f, s in sums.items():
+            t = rows[totals_at][fields[f][0]] if fields[f][0] < len(rows[totals_at]) else None
+            try:
+                total = parse_number(t).value
+            except NumberError:
+                total = None
+            if total is not None and abs(total - s) > Decimal("0.005"):
+                out.mismatches.append(f"{name} {f}: 合计 {total} vs rows {s}")
+    return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _cell(row: list, fields: dict, f: str):
+    at = fields.get(f)
+    return row[at[0]] if at and at[0] < len(row) else None
+
+
+def _text(row, fields, f) -> str | None:
+    v = _cell(row, fields, f)
+    return None if v in (None, "") else str(v).strip()
+
+
+def _values(kind: str, row: list, fields: dict, month: date) -> dict:
+    out: dict = {"_county": _text(row, fields, "county")}
+    for f in NUMBERS[kind]:
+        p = parse_number(_cell(row, fields, f))
+        mult = fields[f][1] if f in fields else Decimal(1)
+        out[f"_{f}_raw"] = p.value
+        value = None if p.value is None else p.value * mult
+        if f in ("participants", "trainees"):
+            out[f"{f}_approx"] = p.approximate
+        if f == "funds":
+            out[f] = None if value is None else value.quantize(Decimal("0.01"))
+        elif f == "hours":
+            out[f] = value
+        else:
+            out[f] = None if value is None else int(value)
+    if kind == "activities":
+        span = parse_date_range(_cell(row, fields, "date"), month.year)
+        out["starts_on"], out["ends_on"] = span or (None, None)
+        for f in ("township", "name", "activity_type", "project", "organiser", "remarks"):
+            out[f] = _text(row, fields, f)
+    else:
+        start = parse_date_range(_cell(row, fields, "start_date"), month.year)
+        end = parse_date_range(_cell(row, fields, "end_date"), month.year)
+        if start is None:
+            raise DateError("no 开始日期")
+        out["starts_on"] = start[0]
+        out["ends_on"] = end[1] if end else start[1]
+        for f in ("name", "organiser", "audience", "mode", "remarks"):
+            out[f] = _text(row, fields, f)
+    return out
+
+
+def settle_revisions(con, sha256: str) -> None:
+    """Of the accepted reports of a city and month, the newest counts (the marked one, else the
+    later 填报日期, else the later arrival); the others become `superseded`."""
+    city, month = con.execute(
+        "SELECT city_code, month FROM raw.reports WHERE file_sha256 = ?", [sha256]
+    ).fetchone()
+    ranked = con.execute(
+        """
+        SELECT r.file_sha256, r.file_name FROM raw.reports r
+        JOIN audit.load_audit a ON a.file_sha256 = r.file_sha256
+        WHERE r.city_code = ? AND r.month = ? AND a.status IN ('loaded', 'superseded')
+        ORDER BY r.marked_revision DESC, r.filled_on DESC NULLS LAST, r.received_at DESC
+        """,
+        [city, month],
+    ).fetchall()
+    current = ranked[0]
+    con.execute(
+        "UPDATE raw.reports SET is_current = (file_sha256 = ?) WHERE city_code = ? AND month = ?",
+        [current[0], city, month],
+    )
+    con.execute(
+        "UPDATE audit.load_audit SET status = 'loaded', reason_code = NULL "
+        "WHERE file_sha256 = ? AND status = 'superseded'",
+        [current[0]],
+    )
+    for sha, _ in ranked[1:]:
+        con.execute(
+            "UPDATE audit.load_audit SET status = 'superseded', reason_code = ?, "
+            "reason = ? WHERE file_sha256 = ?",
+            [str(Reason.SUPERSEDED), f"{DESCRIPTIONS[Reason.SUPERSEDED]}: {current[1]}", sha],
+        )

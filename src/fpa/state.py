@@ -1,0 +1,176 @@
+"""What the warehouse keeps between runs, beside the published file (SHAPE.md):
+
+    <warehouse dir>/state/landing/<sha256>   every file received, once, named by its content
+    <warehouse dir>/state/state.duckdb       manifest, audit, raw tables: the only writer's file
+    <warehouse dir>/state/lock               held by the one process that writes
+
+A second machine given the warehouse folder carries on where the first stopped.
+"""
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from fpa import reference
+from fpa.normalise.regions import alias_rows
+
+SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS landing;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS ref;
+
+CREATE TABLE IF NOT EXISTS landing.manifest (
+    file_sha256 VARCHAR PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,          -- the name it first arrived under
+    size_bytes BIGINT NOT NULL,
+    landed_at TIMESTAMPTZ NOT NULL
+);
+-- one row per file received: a name with a content (the same pair again is not a new receipt)
+CREATE TABLE IF NOT EXISTS audit.load_audit (
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,    -- the file's arrival (its modification time)
+    status VARCHAR NOT NULL,             -- loaded | rejected | duplicate | superseded
+    reason_code VARCHAR,
+    reason VARCHAR,
+    rows_received INTEGER NOT NULL,
+    rows_loaded INTEGER NOT NULL,
+    rows_quarantined INTEGER NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (file_name, file_sha256)
+);
+CREATE TABLE IF NOT EXISTS audit.quarantine (
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    sheet VARCHAR,
+    row_number INTEGER NOT NULL,
+    reason_code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw_row JSON NOT NULL                -- personal data masked
+);
+CREATE TABLE IF NOT EXISTS raw.insurer_policies (
+    file_sha256 VARCHAR NOT NULL, file_day DATE NOT NULL, line INTEGER NOT NULL,
+    policy_no VARCHAR NOT NULL, product_code VARCHAR NOT NULL, product_name VARCHAR,
+    written_on DATE NOT NULL, cover_start DATE, cover_end DATE,
+    units INTEGER NOT NULL, premium_yuan DECIMAL(18, 2) NOT NULL,
+    id_type VARCHAR, person_key VARCHAR NOT NULL,
+    city_name VARCHAR, county_name VARCHAR, county_code VARCHAR NOT NULL,
+    branch VARCHAR, status VARCHAR NOT NULL, changed_on DATE,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raw.insurer_claims (
+    file_sha256 VARCHAR NOT NULL, file_day DATE NOT NULL, line INTEGER NOT NULL,
+    claim_no VARCHAR NOT NULL, policy_no VARCHAR, product_code VARCHAR NOT NULL,
+    person_key VARCHAR NOT NULL, event_on DATE, reported_on DATE, settled_on DATE,
+    cause VARCHAR, paid_yuan DECIMAL(18, 2) NOT NULL, status VARCHAR NOT NULL,
+    county_name VARCHAR, county_code VARCHAR NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raw.reports (
+    file_sha256 VARCHAR PRIMARY KEY, file_name VARCHAR NOT NULL,
+    city_code VARCHAR NOT NULL, month DATE NOT NULL, filled_on DATE,
+    marked_revision BOOLEAN NOT NULL, received_at TIMESTAMPTZ NOT NULL,
+    is_current BOOLEAN NOT NULL,         -- the report that counts for its city and month
+    total_mismatches VARCHAR             -- 合计 disagreeing with the rows (reported, not fatal)
+);
+CREATE TABLE IF NOT EXISTS raw.report_activities (
+    file_sha256 VARCHAR NOT NULL, sheet VARCHAR NOT NULL, row_number INTEGER NOT NULL,
+    city_code VARCHAR NOT NULL, month DATE NOT NULL, county_code VARCHAR,
+    township VARCHAR, starts_on DATE, ends_on DATE, name VARCHAR,
+    activity_type VARCHAR, project VARCHAR, organiser VARCHAR,
+    participants INTEGER, participants_approx BOOLEAN NOT NULL,
+    service_visits INTEGER, materials INTEGER, funds_yuan DECIMAL(18, 2), remarks VARCHAR
+);
+CREATE TABLE IF NOT EXISTS raw.report_trainings (
+    file_sha256 VARCHAR NOT NULL, sheet VARCHAR NOT NULL, row_number INTEGER NOT NULL,
+    city_code VARCHAR NOT NULL, month DATE NOT NULL, county_code VARCHAR,
+    name VARCHAR, organiser VARCHAR, starts_on DATE, ends_on DATE,
+    audience VARCHAR, trainees INTEGER, trainees_approx BOOLEAN NOT NULL,
+    mode VARCHAR, hours DECIMAL(8, 2), remarks VARCHAR
+);
+CREATE TABLE IF NOT EXISTS raw.targets (
+    file_sha256 VARCHAR NOT NULL, year INTEGER NOT NULL, city_code VARCHAR NOT NULL,
+    target_units INTEGER NOT NULL, received_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    warehouse: Path
+
+    @property
+    def root(self) -> Path:
+        return self.warehouse.parent / "state"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "state.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+
+class StateBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def writer(paths: StatePaths) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The state database, for the one process that writes it. The lock is an flock: the
+    kernel drops it when its holder dies, so a killed run never leaves a lock behind."""
+    paths.landing.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise StateBusy(f"another run is writing {paths.db}") from e
+        con = duckdb.connect(str(paths.db))
+        try:
+            con.execute(SCHEMA)
+            _refresh_reference(con)
+            yield con
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    finally:
+        os.close(fd)
+
+
+def _refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """The seeds the parsers join against (regions and their aliases, product bands)."""
+    con.execute(
+        "CREATE OR REPLACE TABLE ref.region_names (name VARCHAR PRIMARY KEY, "
+        "code VARCHAR, level VARCHAR, city_code VARCHAR)"
+    )
+    columns = [list(c) for c in zip(*alias_rows(), strict=True)]
+    con.execute(
+        "INSERT INTO ref.region_names SELECT unnest(?), unnest(?), unnest(?), unnest(?)", columns
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE ref.products (product_code VARCHAR PRIMARY KEY, "
+        "unit_price_min DECIMAL(18, 2), unit_price_max DECIMAL(18, 2), "
+        "claim_ceiling DECIMAL(18, 2))"
+    )
+    con.executemany(
+        "INSERT INTO ref.products VALUES (?, ?, ?, ?)",
+        [
+            (p.code, p.unit_price_min, p.unit_price_max, p.claim_ceiling)
+            for p in reference.products()
+        ],
+    )
