@@ -10,12 +10,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import SEED, read_truth
 from readback import read_csv
 
-from conftest import SEED, read_truth
 from fpa.generate.inbox import generate
 from fpa.ingest import ingest
-
 
 # an ID number or a mobile number standing alone (not inside a checksum's hex digits)
 LOOKS_PERSONAL = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|1[3-9]\d{9})(?![0-9A-Za-z])")
@@ -34,49 +33,74 @@ def state(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
 def test_every_file_has_the_fate_the_truth_expects(small_inbox, loaded):
     with state(loaded) as con:
-        got = {r[0]: r[1:] for r in con.execute(
-            "SELECT file_name, status, coalesce(reason_code, ''), rows_received, rows_loaded, "
-            "rows_quarantined, file_sha256 FROM audit.load_audit").fetchall()}
-    want = {t["file_name"]: (t["status"], t["reason_code"], int(t["rows_received"]),
-                             int(t["rows_loaded"]), int(t["rows_quarantined"]), t["file_sha256"])
-            for t in read_truth(small_inbox, "files") if t["in_load_audit"] == "True"}
+        got = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT file_name, status, coalesce(reason_code, ''), rows_received, rows_loaded, "
+                "rows_quarantined, file_sha256 FROM audit.load_audit"
+            ).fetchall()
+        }
+    want = {
+        t["file_name"]: (
+            t["status"],
+            t["reason_code"],
+            int(t["rows_received"]),
+            int(t["rows_loaded"]),
+            int(t["rows_quarantined"]),
+            t["file_sha256"],
+        )
+        for t in read_truth(small_inbox, "files")
+        if t["in_load_audit"] == "True"
+    }
     assert got == want
     assert all(r[2] == r[3] + r[4] for r in got.values())  # received = loaded + quarantined
-    waiting = [t["file_name"] for t in read_truth(small_inbox, "files")
-               if t["status"] == "waiting"]
+    waiting = [t["file_name"] for t in read_truth(small_inbox, "files") if t["status"] == "waiting"]
     assert waiting and not set(waiting) & set(got)
 
 
 def test_every_quarantined_row_is_the_one_planted(small_inbox, loaded):
     with state(loaded) as con:
-        got = collections.Counter(con.execute(
-            "SELECT file_name, coalesce(sheet, ''), row_number, reason_code "
-            "FROM audit.quarantine").fetchall())
-        reasons = con.execute("SELECT count(*) FROM audit.quarantine WHERE reason = '' "
-                              "OR reason IS NULL").fetchone()[0]
-    want = collections.Counter((q["file_name"], q["sheet"], int(q["row_number"]),
-                                q["reason_code"]) for q in read_truth(small_inbox, "quarantine"))
+        got = collections.Counter(
+            con.execute(
+                "SELECT file_name, coalesce(sheet, ''), row_number, reason_code "
+                "FROM audit.quarantine"
+            ).fetchall()
+        )
+        reasons = con.execute(
+            "SELECT count(*) FROM audit.quarantine WHERE reason = '' OR reason IS NULL"
+        ).fetchone()[0]
+    want = collections.Counter(
+        (q["file_name"], q["sheet"], int(q["row_number"]), q["reason_code"])
+        for q in read_truth(small_inbox, "quarantine")
+    )
     assert got == want and reasons == 0
 
 
 def test_activities_and_trainings_of_current_reports_equal_the_truth(small_inbox, loaded):
     with state(loaded) as con:
-        acts = dict(((m.isoformat(), c, k or "", t, p), (n, s, a)) for m, c, k, t, p, n, s, a in
-                    con.execute("""
+        acts = dict(
+            ((m.isoformat(), c, k or "", t, p), (n, s, a))
+            for m, c, k, t, p, n, s, a in con.execute("""
             SELECT a.month, a.city_code, a.county_code, activity_type, project, count(*),
                    sum(coalesce(participants, 0)),
                    sum(CASE WHEN participants_approx THEN participants ELSE 0 END)
             FROM raw.report_activities a JOIN raw.reports r USING (file_sha256)
-            WHERE r.is_current GROUP BY ALL""").fetchall())
+            WHERE r.is_current GROUP BY ALL""").fetchall()
+        )
         funds = con.execute("""SELECT sum(funds_yuan) FROM raw.report_activities
             JOIN raw.reports r USING (file_sha256) WHERE r.is_current""").fetchone()[0]
         days = con.execute("""SELECT sum(trainees * (ends_on - starts_on + 1)), sum(hours)
             FROM raw.report_trainings JOIN raw.reports r USING (file_sha256)
             WHERE r.is_current""").fetchone()
     truth = read_truth(small_inbox, "activities_monthly")
-    want = {(t["month"], t["city_code"], t["county_code"], t["activity_type"], t["project"]):
-            (int(t["activities"]), int(t["participants"]), int(t["approx_participants"]))
-            for t in truth}
+    want = {
+        (t["month"], t["city_code"], t["county_code"], t["activity_type"], t["project"]): (
+            int(t["activities"]),
+            int(t["participants"]),
+            int(t["approx_participants"]),
+        )
+        for t in truth
+    }
     assert acts == want
     assert funds == sum(__import__("decimal").Decimal(t["funds_yuan"]) for t in truth)
     trainings = read_truth(small_inbox, "training_monthly")
@@ -86,11 +110,17 @@ def test_activities_and_trainings_of_current_reports_equal_the_truth(small_inbox
 
 def test_targets_are_loaded_for_2017_to_2023(small_inbox, loaded):
     with state(loaded) as con:
-        got = {(str(y), c): str(t) for y, c, t in con.execute(
-            "SELECT year, city_code, target_units FROM raw.targets").fetchall()}
-    want = {(r["year"], r["city_code"]): r["target_units"]
-            for r in read_truth(small_inbox, "insurance_city_year")
-            if r["product_code"] == "JSGA" and r["target_units"]}
+        got = {
+            (str(y), c): str(t)
+            for y, c, t in con.execute(
+                "SELECT year, city_code, target_units FROM raw.targets"
+            ).fetchall()
+        }
+    want = {
+        (r["year"], r["city_code"]): r["target_units"]
+        for r in read_truth(small_inbox, "insurance_city_year")
+        if r["product_code"] == "JSGA" and r["target_units"]
+    }
     assert got == want and max(y for y, _ in got) == "2023"
 
 
@@ -107,13 +137,19 @@ def test_no_name_id_or_phone_survives_the_parser(small_inbox, loaded):
     assert not [i for i in list(ids)[:300] if i.encode() in data]
     assert not [p for p in list(phones)[:300] if p.encode() in data]
     with state(loaded) as con:
-        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                             "WHERE table_schema IN ('raw', 'audit', 'landing')").fetchall()
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('raw', 'audit', 'landing')"
+        ).fetchall()
         for schema, table in tables:
             cols = [c[0] for c in con.execute(f"DESCRIBE {schema}.{table}").fetchall()]
             for col in cols:
-                values = {str(v[0]) for v in con.execute(
-                    f'SELECT DISTINCT "{col}" FROM {schema}.{table}').fetchall()}
+                values = {
+                    str(v[0])
+                    for v in con.execute(
+                        f'SELECT DISTINCT "{col}" FROM {schema}.{table}'
+                    ).fetchall()
+                }
                 assert not values & names, (table, col)
                 assert not [v for v in values if LOOKS_PERSONAL.search(v)], (table, col)
 
@@ -131,9 +167,11 @@ def test_a_second_run_changes_nothing_and_a_new_day_adds_only_itself(tmp_path):
 
     def counts():
         with state(warehouse) as con:
-            return con.execute("SELECT (SELECT count(*) FROM raw.insurer_policies), "
-                               "(SELECT count(*) FROM audit.load_audit), "
-                               "(SELECT count(*) FROM audit.quarantine)").fetchone()
+            return con.execute(
+                "SELECT (SELECT count(*) FROM raw.insurer_policies), "
+                "(SELECT count(*) FROM audit.load_audit), "
+                "(SELECT count(*) FROM audit.quarantine)"
+            ).fetchone()
 
     first = ingest(inbox, warehouse)
     before = counts()
@@ -167,12 +205,34 @@ def test_the_same_file_again_under_its_name_or_another_is_counted_once(tmp_path,
 def test_cli_ingest_prints_the_summary(tmp_path, small_inbox):
     inbox = tmp_path / "inbox"
     shutil.copytree(small_inbox / "targets", inbox / "targets")
-    r = subprocess.run([sys.executable, "-m", "fpa.cli", "ingest", "--inbox", str(inbox),
-                        "--warehouse", str(tmp_path / "wh" / "fpa.duckdb")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fpa.cli",
+            "ingest",
+            "--inbox",
+            str(inbox),
+            "--warehouse",
+            str(tmp_path / "wh" / "fpa.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "files: 7 loaded; rows: 98 loaded, 0 quarantined" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "fpa.cli", "ingest", "--inbox",
-                        str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "x.duckdb")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fpa.cli",
+            "ingest",
+            "--inbox",
+            str(tmp_path / "nowhere"),
+            "--warehouse",
+            str(tmp_path / "x.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "no inbox" in r.stderr

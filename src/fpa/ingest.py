@@ -1,11 +1,13 @@
 """Land and parse: every complete file of the inbox, once, into the state database.
 
-Each file is one transaction: its manifest entry, its audit row, its raw rows and its
-quarantined rows are committed together or not at all, so a killed run leaves either all of a
-file or none of it. A file already received (same name, same content) is skipped: running
-twice changes nothing.
+A file's manifest entry, audit row, raw rows and quarantined rows are committed together or not
+at all, so a killed run leaves either all of a file or none of it. Insurer files are read in
+batches (one DuckDB pass and one transaction for up to BATCH_BYTES of them: the per-file cost
+of a query is what makes a naive loader slow); workbooks one by one. A file already received
+(same name, same content) is skipped: running twice changes nothing.
 """
 
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +22,12 @@ from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources import insurer, reports, targets
 from fpa.state import StatePaths, writer
 
+BATCH_BYTES = 256 << 20  # of insurer CSVs read in one pass
+
 
 @dataclass
 class IngestResult:
-    files: Counter = field(default_factory=Counter)  # by status
+    files: Counter = field(default_factory=Counter)  # by status, as they stand at the end
     rows_loaded: int = 0
     rows_quarantined: int = 0
     waiting: list[str] = field(default_factory=list)
@@ -44,19 +48,26 @@ def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
     scan = landing.scan(inbox)
     result = IngestResult(waiting=scan.waiting)
     with writer(paths) as con:
-        hasher = PersonHasher(load_key(paths.root))
-        insurer.register_person_key(con, hasher)
-        for i, received in enumerate(scan.complete):
+        insurer.register_person_key(con, PersonHasher(load_key(paths.root)))
+        new = []
+        for received in scan.complete:
             sha = received.sha256()
             if con.execute(
                 "SELECT 1 FROM audit.load_audit WHERE file_name = ? AND file_sha256 = ?",
                 [received.file_name, sha],
             ).fetchone():
                 result.skipped += 1
-                continue
-            _one(con, paths, received, sha, hasher)
-            if progress and i % 200 == 199:
-                progress(f"{i + 1}/{len(scan.complete)} files")
+            else:
+                new.append((received, sha))
+        for kind in ("policy", "claim"):
+            files = [x for x in new if x[0].source == f"insurer_{kind}"]
+            for batch in _batches(files):
+                _insurer_batch(con, paths, kind, batch)
+                if progress:
+                    progress(f"insurer {kind}: {batch[-1][0].file_name}")
+        for received, sha in new:
+            if not received.source.startswith("insurer_"):
+                _workbook(con, paths, received, sha)
         # statuses as they stand at the end: a report of this run may supersede another
         for status, files, loaded, quarantined in con.execute(
             """
@@ -70,78 +81,141 @@ def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
     return result
 
 
-def _one(
-    con: duckdb.DuckDBPyConnection,
-    paths: StatePaths,
-    received: landing.Received,
-    sha: str,
-    hasher: PersonHasher,
+def _batches(files: list) -> list[list]:
+    out, size = [[]], 0
+    for received, sha in files:
+        if out[-1] and size + received.size > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append((received, sha))
+        size += received.size
+    return [b for b in out if b]
+
+
+def _audit(con, received: landing.Received, sha: str, outcome: insurer.Outcome) -> None:
+    con.execute(
+        "INSERT INTO audit.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            received.source,
+            received.file_name,
+            sha,
+            received.received_at,
+            outcome.status,
+            str(outcome.reason_code) or None,
+            outcome.reason or None,
+            outcome.rows_received,
+            outcome.rows_received - outcome.rows_quarantined,
+            outcome.rows_quarantined,
+            datetime.now(CST),
+        ],
+    )
+
+
+def _land(
+    con, paths: StatePaths, received: landing.Received, sha: str, pending: set[str]
+) -> Path | None:
+    """The archived copy of a new content; None (and a `duplicate` audit row) when the content
+    was received before, under any name."""
+    first = con.execute(
+        "SELECT file_name FROM landing.manifest WHERE file_sha256 = ?", [sha]
+    ).fetchone()
+    if first or sha in pending:
+        _audit(
+            con,
+            received,
+            sha,
+            insurer.Outcome(
+                "duplicate",
+                Reason.DUPLICATE,
+                f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first[0] if first else 'this run'}",
+            ),
+        )
+        return None
+    pending.add(sha)
+    con.execute(
+        "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?)",
+        [sha, received.source, received.file_name, received.size, datetime.now(CST)],
+    )
+    return landing.archive(received, sha, paths.landing)
+
+
+def _rejected(r: insurer.Rejected) -> insurer.Outcome:
+    return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
+
+
+def _insurer_batch(
+    con: duckdb.DuckDBPyConnection, paths: StatePaths, kind: str, batch: list
 ) -> None:
-    now = datetime.now(CST)
+    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp:
+        con.begin()
+        try:
+            pending: set[str] = set()
+            prepared, by_sha = [], {}
+            for received, sha in batch:
+                landed = _land(con, paths, received, sha, pending)
+                if landed is None:
+                    continue
+                by_sha[sha] = received
+                try:
+                    prepared.append(
+                        insurer.prepare(
+                            kind,
+                            landed,
+                            Path(tmp),
+                            received.file_name,
+                            sha,
+                            landing.insurer_day(received.file_name),
+                            received.received_at,
+                        )
+                    )
+                except insurer.Rejected as r:
+                    _audit(con, received, sha, _rejected(r))
+            try:
+                outcomes = insurer.load_batch(con, kind, prepared)
+            except insurer.BatchUnreadable:  # find the unreadable file: one by one
+                outcomes = {}
+                for p in prepared:
+                    try:
+                        outcomes.update(insurer.load_batch(con, kind, [p]))
+                    except insurer.Rejected as r:
+                        outcomes[p.sha256] = _rejected(r)
+            for sha, outcome in outcomes.items():
+                _audit(con, by_sha[sha], sha, outcome)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+
+def _workbook(
+    con: duckdb.DuckDBPyConnection, paths: StatePaths, received: landing.Received, sha: str
+) -> None:
     con.begin()
     try:
-        first = con.execute(
-            "SELECT file_name FROM landing.manifest WHERE file_sha256 = ?", [sha]
-        ).fetchone()
-        if first:
-            outcome = insurer.Outcome(
-                "duplicate", Reason.DUPLICATE, f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first[0]}"
-            )
-        else:
-            landed = landing.archive(received, sha, paths.landing)
-            con.execute(
-                "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?)",
-                [sha, received.source, received.file_name, received.size, now],
-            )
-            outcome = _parse(con, received, landed, sha, hasher)
-        con.execute(
-            "INSERT INTO audit.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                received.source,
-                received.file_name,
-                sha,
-                received.received_at,
-                outcome.status,
-                str(outcome.reason_code) or None,
-                outcome.reason or None,
-                outcome.rows_received,
-                outcome.rows_received - outcome.rows_quarantined,
-                outcome.rows_quarantined,
-                now,
-            ],
-        )
-        if received.source == "report" and outcome.status == "loaded":
-            reports.settle_revisions(con, sha)
+        landed = _land(con, paths, received, sha, set())
+        if landed is not None:
+            try:
+                if received.source == "report":
+                    outcome = reports.parse(
+                        con, landed, received.file_name, sha, received.received_at
+                    )
+                elif received.source == "target":
+                    outcome = targets.parse(
+                        con, landed, received.file_name, sha, received.received_at
+                    )
+                else:
+                    raise insurer.Rejected(
+                        Reason.UNKNOWN_FILE,
+                        f"{received.file_name}: not "
+                        "an extract JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a "
+                        "workbook under reports/ or targets/",
+                    )
+            except insurer.Rejected as r:
+                outcome = _rejected(r)
+            _audit(con, received, sha, outcome)
+            if received.source == "report" and outcome.status == "loaded":
+                reports.settle_revisions(con, sha)
         con.commit()
     except BaseException:
         con.rollback()
         raise
-
-
-def _parse(
-    con, received: landing.Received, landed: Path, sha: str, hasher: PersonHasher
-) -> insurer.Outcome:
-    try:
-        if received.source in ("insurer_policy", "insurer_claim"):
-            kind = received.source.removeprefix("insurer_")
-            return insurer.parse(
-                con,
-                kind,
-                landed,
-                received.file_name,
-                sha,
-                landing.insurer_day(received.file_name),
-                received.received_at,
-                hasher,
-            )
-        if received.source == "report":
-            return reports.parse(con, landed, received.file_name, sha, received.received_at)
-        if received.source == "target":
-            return targets.parse(con, landed, received.file_name, sha, received.received_at)
-        raise insurer.Rejected(
-            Reason.UNKNOWN_FILE,
-            f"{received.file_name}: not an extract "
-            "JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a workbook",
-        )
-    except insurer.Rejected as r:
-        return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")

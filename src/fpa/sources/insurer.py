@@ -8,7 +8,6 @@ the raw tables with the ID number replaced by its keyed hash. Names and phones s
 """
 
 import codecs
-import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -166,99 +165,153 @@ def _masked_json(columns: list[str]) -> str:
     return f"json_object({', '.join(parts)})"
 
 
-def parse(
-    con: duckdb.DuckDBPyConnection,
-    kind: str,
-    landed: Path,
-    file_name: str,
-    sha256: str,
-    file_day: str,
-    received_at,
-    hasher: PersonHasher,
-) -> Outcome:
-    """Load one insurer file inside the caller's transaction; raise Rejected to refuse it."""
+@dataclass
+class Prepared:
+    """A file transcoded to UTF-8 (body only), its header and trailer checked."""
+
+    file_name: str
+    sha256: str
+    file_day: str
+    received_at: object
+    body: Path
+    rows: int
+    money: Decimal
+
+
+def prepare(
+    kind: str, landed: Path, tmp: Path, file_name: str, sha256: str, file_day: str, received_at
+) -> Prepared:
+    """Transcode and check what can be checked before reading rows; raise Rejected."""
+    body = tmp / f"{sha256}.csv"
+    _, trailer = transcode(landed, body)
+    if trailer is None or not trailer.startswith("TRAILER,"):
+        raise Rejected(
+            Reason.TRAILER_MISSING,
+            "no TRAILER line at the end: the transfer was cut or the file is not an extract",
+        )
+    parts = trailer.split(",")
+    try:
+        rows, money = int(parts[1]), Decimal(parts[2])
+    except (IndexError, ValueError, ArithmeticError) as e:
+        raise Rejected(Reason.TRAILER_MISSING, f"unreadable trailer {trailer!r}") from e
+    with open(body, encoding="utf-8", newline="") as f:
+        header = f.readline().rstrip("\r\n").split(",")
+    columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
+    if header != columns:
+        raise Rejected(
+            Reason.UNKNOWN_LAYOUT,
+            f"header {','.join(header)} is not the contract's {','.join(columns)}",
+        )
+    return Prepared(file_name, sha256, file_day, received_at, body, rows, money)
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection, kind: str, files: list[Prepared]
+) -> dict[str, Outcome]:
+    """Read many prepared files in one DuckDB pass inside the caller's transaction: verify
+    each trailer against its rows, quarantine bad rows, load the rest. Outcome per sha256.
+    The connection has person_key() registered (register_person_key)."""
+    if not files:
+        return {}
     columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
     money = "保费" if kind == "policy" else "赔付金额"
-    with tempfile.TemporaryDirectory(prefix="fpa-") as tmp:
-        utf8 = Path(tmp) / "file.csv"
-        _, trailer = transcode(landed, utf8)
-        if trailer is None or not trailer.startswith("TRAILER,"):
-            raise Rejected(
-                Reason.TRAILER_MISSING,
-                "no TRAILER line at the end: the transfer was cut or the file is not an extract",
-            )
-        parts = trailer.split(",")
-        try:
-            want_rows, want_money = int(parts[1]), Decimal(parts[2])
-        except (IndexError, ValueError, ArithmeticError) as e:
-            raise Rejected(Reason.TRAILER_MISSING, f"unreadable trailer {trailer!r}") from e
-        try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE csv0 AS SELECT * FROM read_csv(?, "
-                "header = true, all_varchar = true, delim = ',', quote = '\"', "
-                "escape = '\"', strict_mode = true)",
-                [str(utf8)],
-            )
-            header = [d[0] for d in con.execute("DESCRIBE csv0").fetchall()]
-            if header != columns:
-                raise Rejected(
-                    Reason.UNKNOWN_LAYOUT,
-                    f"header {','.join(header)} is not the contract's {','.join(columns)}",
-                )
-            # insertion order is file order, and rowid follows it (inside a transaction it
-            # starts at 2^55, so the line is the rank of the rowid; the header is line 1)
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE csv AS "
-                "SELECT (row_number() OVER (ORDER BY rowid) + 1)::INTEGER AS line, * "
-                "FROM csv0; DROP TABLE csv0"
-            )
-        except duckdb.Error as e:
-            raise Rejected(Reason.UNKNOWN_LAYOUT, f"not a readable CSV: {e}") from e
-    n, total = con.execute(
-        f"SELECT count(*), sum(try_cast({money} AS DECIMAL(18, 2))) FROM csv"
-    ).fetchone()
-    if (n, total or 0) != (want_rows, Decimal(want_money)):
-        raise Rejected(
-            Reason.TRAILER_MISMATCH,
-            f"trailer says {want_rows} rows, "
-            f"{want_money} 元; the file has {n} rows, {total or 0:.2f} 元",
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE batch (body VARCHAR, file_name VARCHAR, "
+        "file_sha256 VARCHAR, file_day DATE, received_at TIMESTAMPTZ, rows BIGINT, "
+        "money DECIMAL(18, 2))"
+    )
+    con.executemany(
+        "INSERT INTO batch VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (str(f.body), f.file_name, f.sha256, f.file_day, f.received_at, f.rows, f.money)
+            for f in files
+        ],
+    )
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE csv0 AS SELECT * FROM read_csv(?, "
+            "header = true, all_varchar = true, delim = ',', quote = '\"', "
+            "escape = '\"', strict_mode = true, filename = '_body', "
+            f"columns = {_struct(columns)})",
+            [[str(f.body) for f in files]],
         )
+    except duckdb.Error as e:
+        if len(files) == 1:
+            raise Rejected(Reason.UNKNOWN_LAYOUT, f"not a readable CSV: {e}") from e
+        raise BatchUnreadable(str(e)) from e
+    # insertion order is file order and rowid follows it (inside a transaction from 2^55), so
+    # a row's line is its rank in its file; the header is line 1
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE csv AS
+        SELECT (row_number() OVER (PARTITION BY _body ORDER BY rowid) + 1)::INTEGER AS line, *
+        FROM csv0;
+        DROP TABLE csv0""")
+    counted = {
+        body: (n, total or 0)
+        for body, n, total in con.execute(
+            f"SELECT _body, count(*), sum(try_cast({money} AS DECIMAL(18, 2))) FROM csv "
+            "GROUP BY _body"
+        ).fetchall()
+    }
+    outcomes: dict[str, Outcome] = {}
+    for f in files:
+        n, total = counted.get(str(f.body), (0, 0))
+        if (n, total) != (f.rows, f.money):
+            outcomes[f.sha256] = Outcome(
+                "rejected",
+                Reason.TRAILER_MISMATCH,
+                f"{DESCRIPTIONS[Reason.TRAILER_MISMATCH]}: trailer says {f.rows} rows, "
+                f"{f.money} 元; the file has {n} rows, {total:.2f} 元",
+            )
+    con.execute("DELETE FROM batch WHERE file_sha256 IN (SELECT unnest(?))", [list(outcomes)])
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE checked AS
-        SELECT t.*, region.code AS county_code, {_reasons_sql(kind)} AS reason_code
+        SELECT t.*, b.file_name, b.file_sha256, b.file_day, b.received_at,
+               region.code AS county_code, {_reasons_sql(kind)} AS reason_code
         FROM ({_typed_sql(kind)}) t
+        JOIN batch b ON b.body = t._body
         LEFT JOIN ref.products p ON p.product_code = t.险种代码
         LEFT JOIN ref.region_names region ON region.name = t.county_clean""")
-    quarantined = con.execute(
-        f"""
+    con.execute(f"""
         INSERT INTO audit.quarantine
-        SELECT '{"insurer_" + kind}', ?, ?, NULL, line, reason_code, ({_reason_text()}),
-               {_masked_json(columns)}
-        FROM checked WHERE reason_code IS NOT NULL""",
-        [file_name, sha256],
-    ).fetchone()[0]
+        SELECT '{"insurer_" + kind}', file_name, file_sha256, NULL, line, reason_code,
+               ({_reason_text()}), {_masked_json(columns)}
+        FROM checked WHERE reason_code IS NOT NULL ORDER BY file_sha256, line""")
     if kind == "policy":
-        con.execute(
-            """
+        con.execute("""
             INSERT INTO raw.insurer_policies
-            SELECT ?, ?::DATE, line, 保单号, 险种代码, 险种名称, w, try_cast(保险起期 AS DATE),
-                   try_cast(保险止期 AS DATE), units, premium, 证件类型, person_key(id_norm),
-                   所属市, 所属县区, county_code, 出单机构, 保单状态, changed, ?
-            FROM checked WHERE reason_code IS NULL ORDER BY line""",
-            [sha256, file_day, received_at],
-        )
+            SELECT file_sha256, file_day, line, 保单号, 险种代码, 险种名称, w,
+                   try_cast(保险起期 AS DATE), try_cast(保险止期 AS DATE), units, premium, 证件类型,
+                   person_key(id_norm), 所属市, 所属县区, county_code, 出单机构, 保单状态, changed,
+                   received_at
+            FROM checked WHERE reason_code IS NULL ORDER BY file_sha256, line""")
     else:
-        con.execute(
-            """
+        con.execute("""
             INSERT INTO raw.insurer_claims
-            SELECT ?, ?::DATE, line, 赔案号, 保单号, 险种代码, person_key(id_norm),
+            SELECT file_sha256, file_day, line, 赔案号, 保单号, 险种代码, person_key(id_norm),
                    try_cast(出险日期 AS DATE), try_cast(报案日期 AS DATE), settled, 出险原因,
-                   paid, 赔案状态, 所属县区, county_code, ?
-            FROM checked WHERE reason_code IS NULL ORDER BY line""",
-            [sha256, file_day, received_at],
-        )
-    con.execute("DROP TABLE checked; DROP TABLE csv")
-    return Outcome("loaded", rows_received=n, rows_quarantined=quarantined)
+                   paid, 赔案状态, 所属县区, county_code, received_at
+            FROM checked WHERE reason_code IS NULL ORDER BY file_sha256, line""")
+    quarantined = dict(
+        con.execute(
+            "SELECT file_sha256, count(*) FILTER (reason_code IS NOT NULL) FROM checked GROUP BY 1"
+        ).fetchall()
+    )
+    for f in files:
+        if f.sha256 not in outcomes:
+            outcomes[f.sha256] = Outcome(
+                "loaded", rows_received=f.rows, rows_quarantined=quarantined.get(f.sha256, 0)
+            )
+    con.execute("DROP TABLE checked; DROP TABLE csv; DROP TABLE batch")
+    return outcomes
+
+
+def _struct(columns: list[str]) -> str:
+    return "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+
+
+class BatchUnreadable(Exception):
+    """One file of a batch is not a readable CSV: the caller retries the files one by one."""
 
 
 def _reason_text() -> str:
