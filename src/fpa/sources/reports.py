@@ -296,7 +296,9 @@ def _sheet(kind: str, name: str, rows: list[list], city_code: str, month: date) 
             except NumberError:
                 total = None
             if total is not None and abs(total - s) > Decimal("0.005"):
-                out.mismatches.append(f"{name} {f}: 合计 {total} vs rows {s}")
+                out.mismatches.append(
+                    f"{name} {f}: 合计 {total.normalize():f} vs rows {s.normalize():f}"
+                )
     return out
 
 
