@@ -18,39 +18,10 @@ from fpa.generate.plan import PRODUCTS, Plan, rng_for
 from fpa.generate.render import render
 from fpa.generate.text import fmt_cents
 from fpa.quarantine import DESCRIPTIONS, Reason
+from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS
 
-POLICY_HEADER = [
-    "保单号",
-    "险种代码",
-    "险种名称",
-    "投保日期",
-    "保险起期",
-    "保险止期",
-    "份数",
-    "保费",
-    "被保险人姓名",
-    "证件类型",
-    "证件号码",
-    "联系电话",
-    "所属市",
-    "所属县区",
-    "出单机构",
-    "保单状态",
-    "批改日期",
-]
-CLAIM_HEADER = [
-    "赔案号",
-    "保单号",
-    "险种代码",
-    "被保险人证件号码",
-    "出险日期",
-    "报案日期",
-    "结案日期",
-    "出险原因",
-    "赔付金额",
-    "赔案状态",
-    "所属县区",
-]
+# the contract's columns, defined once with the parser that reads them
+POLICY_HEADER, CLAIM_HEADER = POLICY_COLUMNS, CLAIM_COLUMNS
 CAUSES = np.array(["意外伤害", "疾病身故", "意外医疗", "住院津贴", "其他"])
 CAUSE_P = [0.25, 0.08, 0.37, 0.25, 0.05]
 MONTH_WEIGHT = np.array([16, 12, 14, 10, 8, 7, 6, 6, 6, 5, 5, 5], dtype=float)  # sales campaigns
