@@ -3,8 +3,8 @@
 A file's manifest entry, audit row, raw rows and quarantined rows are committed together or not
 at all, so a killed run leaves either all of a file or none of it. Insurer files are read in
 batches (one DuckDB pass and one transaction for up to BATCH_BYTES of them: the per-file cost
-of a query is what makes a naive loader slow); workbooks one by one. A file already received
-(same name, same content) is skipped: running twice changes nothing.
+of a query is what makes a naive loader slow); workbooks one by one, committed in groups.
+A file already received (same name, same content) is skipped: running twice changes nothing.
 """
 
 import tempfile
@@ -23,6 +23,7 @@ from fpa.sources import insurer, reports, targets
 from fpa.state import StatePaths, writer
 
 BATCH_BYTES = 256 << 20  # of insurer CSVs read in one pass
+WORKBOOKS_PER_COMMIT = 200  # a commit costs more than a small workbook
 
 
 @dataclass
@@ -65,9 +66,9 @@ def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
                 _insurer_batch(con, paths, kind, batch)
                 if progress:
                     progress(f"insurer {kind}: {batch[-1][0].file_name}")
-        for received, sha in new:
-            if not received.source.startswith("insurer_"):
-                _workbook(con, paths, received, sha)
+        workbooks = [x for x in new if not x[0].source.startswith("insurer_")]
+        for i in range(0, len(workbooks), WORKBOOKS_PER_COMMIT):
+            _workbooks(con, paths, workbooks[i : i + WORKBOOKS_PER_COMMIT])
         # statuses as they stand at the end: a report of this run may supersede another
         for status, files, loaded, quarantined in con.execute(
             """
@@ -187,13 +188,16 @@ def _insurer_batch(
             raise
 
 
-def _workbook(
-    con: duckdb.DuckDBPyConnection, paths: StatePaths, received: landing.Received, sha: str
-) -> None:
+def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -> None:
+    """Workbooks one by one, in arrival order (a later report may supersede an earlier one),
+    committed together."""
     con.begin()
     try:
-        landed = _land(con, paths, received, sha, set())
-        if landed is not None:
+        pending: set[str] = set()
+        for received, sha in batch:
+            landed = _land(con, paths, received, sha, pending)
+            if landed is None:
+                continue
             try:
                 if received.source == "report":
                     outcome = reports.parse(

@@ -152,6 +152,14 @@ def writer(paths: StatePaths) -> Iterator[duckdb.DuckDBPyConnection]:
         os.close(fd)
 
 
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
+    """Many rows in one statement (executemany runs one statement a row: ~0.5 ms each)."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(['unnest(?)'] * len(columns))}", columns)
+
+
 def _refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
     """The seeds the parsers join against (regions and their aliases, product bands)."""
     con.execute(

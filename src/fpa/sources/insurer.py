@@ -17,6 +17,7 @@ import duckdb
 from fpa.normalise.ids import CHECK_CHARS, WEIGHTS
 from fpa.personal import PersonHasher
 from fpa.quarantine import DESCRIPTIONS, Reason
+from fpa.state import insert_rows
 
 POLICY_COLUMNS = [
     "保单号",
@@ -220,8 +221,9 @@ def load_batch(
         "file_sha256 VARCHAR, file_day DATE, received_at TIMESTAMPTZ, rows BIGINT, "
         "money DECIMAL(18, 2))"
     )
-    con.executemany(
-        "INSERT INTO batch VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "batch",
         [
             (str(f.body), f.file_name, f.sha256, f.file_day, f.received_at, f.rows, f.money)
             for f in files

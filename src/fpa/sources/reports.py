@@ -23,6 +23,7 @@ from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import resolve
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources.insurer import Outcome, Rejected
+from fpa.state import insert_rows
 
 TITLE = re.compile(
     r"(?P<city>[^\d\s]+?)(?:计生协|计划生育协会)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月"
@@ -142,14 +143,14 @@ def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcom
     for s in parsed:
         table = "raw.report_activities" if s.kind == "activities" else "raw.report_trainings"
         cols = _COLUMNS[s.kind]
-        if s.rows:
-            con.executemany(
-                f"INSERT INTO {table} VALUES ({', '.join('?' * (len(cols) + 5))})",
-                [
-                    [sha256, s.name, r["row_number"], city_code, month] + [r.get(c) for c in cols]
-                    for r in s.rows
-                ],
-            )
+        insert_rows(
+            con,
+            table,
+            [
+                [sha256, s.name, r["row_number"], city_code, month] + [r.get(c) for c in cols]
+                for r in s.rows
+            ],
+        )
         for row_number, reason, detail, raw in s.quarantined:
             con.execute(
                 "INSERT INTO audit.quarantine VALUES ('report', ?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,151 @@
+"""Ingest benchmark: ours vs the floor (iconv + a raw DuckDB read_csv) vs the naive path
+(pandas read_csv(encoding='gb18030') + openpyxl, row-wise cleaning), side by side, one run.
+
+    uv run fpa generate --out /tmp/prov/inbox --years 2022 --scale province
+    uv run python bench/ingest.py --inbox /tmp/prov/inbox
+
+Each path runs in its own process; wall time and that process's peak RSS are measured around
+it (os.wait4), and printed with the ratio to the floor. The insurer CSVs are where the volume
+is; "ours (insurer only)" reads just them, like the floor.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+def floor(inbox: Path, work: Path) -> int:
+    import duckdb
+
+    out = work / "utf8"
+    out.mkdir()
+    csvs = sorted((inbox / "insurer").rglob("*.csv"))
+    for p in csvs:
+        with open(out / p.name, "wb") as f:
+            # -c: skip what is not GB18030 (the planted UTF-8 file); the floor checks nothing
+            subprocess.run(["iconv", "-c", "-f", "GB18030", "-t", "UTF-8", str(p)], stdout=f)
+    con = duckdb.connect()
+    n = 0
+    for stem in ("JS_POLICY", "JS_CLAIM"):
+        files = [str(p) for p in sorted(out.glob(f"{stem}*.csv"))]
+        # the trailer line is read as a row (all_varchar); the floor does no checking at all
+        n += con.execute(
+            "SELECT count(*) FROM read_csv(?, header = true, all_varchar = true, "
+            "null_padding = true, ignore_errors = true)",
+            [files],
+        ).fetchone()[0]
+    return n
+
+
+def ours(inbox: Path, work: Path) -> int:
+    from fpa.ingest import ingest
+
+    result = ingest(inbox, work / "wh" / "fpa.duckdb")
+    return result.rows_loaded + result.rows_quarantined
+
+
+def naive(inbox: Path, work: Path) -> int:
+    import openpyxl
+    import pandas as pd
+
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+    def ok(id_: str) -> bool:
+        s = str(id_).strip().upper()
+        if len(s) != 18 or not s[:17].isdigit():
+            return False
+        total = sum(int(d) * w for d, w in zip(s, weights, strict=False))
+        return "10X98765432"[total % 11] == s[17]
+
+    n = 0
+    frames = []
+    for p in sorted((inbox / "insurer").rglob("*.csv")):
+        if not p.with_suffix(".ok").exists():
+            continue
+        try:
+            df = pd.read_csv(p, encoding="gb18030", dtype=str, keep_default_na=False)
+        except UnicodeDecodeError:
+            df = pd.read_csv(p, encoding="utf-8", dtype=str, keep_default_na=False)
+        df = df[df.iloc[:, 0] != "TRAILER"]
+        id_col = "证件号码" if "证件号码" in df.columns else "被保险人证件号码"
+        df["valid"] = [ok(v) for v in df[id_col]]  # row by row, as a user would
+        frames.append(df)
+        n += len(df)
+    for p in sorted((inbox / "reports").rglob("*.xlsx")) + sorted(
+        (inbox / "targets").rglob("*.xlsx")
+    ):
+        try:
+            wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        except Exception:
+            continue
+        for ws in wb.worksheets:
+            n += sum(1 for _ in ws.iter_rows(values_only=True))
+    return n
+
+
+PATHS = {
+    "floor (iconv + DuckDB read_csv)": floor,
+    "ours (insurer only)": ours,
+    "ours (whole inbox)": ours,
+    "naive (pandas + openpyxl)": naive,
+}
+
+
+def run_child(name: str, inbox: Path) -> tuple[float, int, str]:
+    with tempfile.TemporaryDirectory(prefix="fpa-bench-") as work:
+        source = inbox
+        if name == "ours (insurer only)":
+            source = Path(work) / "inbox"
+            shutil.copytree(inbox / "insurer", source / "insurer")
+        t = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--child", name, "--inbox", str(source), "--work", work],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t
+        out = proc.stdout.read().strip()
+        if status:
+            raise SystemExit(f"{name} failed: {out}")
+        return wall, usage.ru_maxrss // 1024, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--inbox", type=Path, required=True)
+    ap.add_argument("--child")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--only", nargs="*", help="run only these paths (by their first word)")
+    args = ap.parse_args()
+    if args.child:
+        print(PATHS[args.child](args.inbox, args.work))
+        return
+    size = sum(p.stat().st_size for p in (args.inbox / "insurer").rglob("*.csv"))
+    print(f"inbox {args.inbox}: insurer CSVs {size / 2**20:.0f} MiB")
+    rows = []
+    for name in PATHS:
+        if args.only and name.split()[0] not in args.only:
+            continue
+        wall, rss, out = run_child(name, args.inbox)
+        rows.append((name, wall, rss, out))
+        print(f"  {name}: {wall:.1f} s, {rss} MiB ({out} rows)", flush=True)
+    base = next((r for r in rows if r[0].startswith("floor")), rows[0])
+    print(
+        "\n| path | wall s | × floor | peak RSS MiB | × floor | rows |\n|---|---|---|---|---|---|"
+    )
+    for name, wall, rss, out in rows:
+        print(
+            f"| {name} | {wall:.1f} | {wall / base[1]:.2f} | {rss} | {rss / base[2]:.2f} | {out} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
