@@ -22,7 +22,7 @@ from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources import insurer, reports, targets
 from fpa.state import StatePaths, writer
 
-BATCH_BYTES = 256 << 20  # of insurer CSVs read in one pass
+BATCH_BYTES = 32 << 20  # of insurer CSVs read in one pass: ~20x that in memory
 WORKBOOKS_PER_COMMIT = 200  # a commit costs more than a small workbook
 
 

@@ -55,7 +55,3 @@ def mask_id(v: str | None) -> str | None:
     if not v:
         return v
     return v.strip()[:6] + "*" * max(len(v.strip()) - 6, 0)
-
-
-def mask_all(v: str | None) -> str | None:
-    return None if v is None else "*" * len(v)

@@ -9,7 +9,6 @@ and a sequence number chosen by a bijection of k, with a correct GB 11643 check 
 import numpy as np
 import pandas as pd
 
-from fpa.generate.text import cat
 from fpa.normalise.ids import check_digits
 
 SURNAMES = list("韦黄李陆覃蒙莫梁农罗刘陈杨廖卢潘蓝谢吴周张王何唐邓冯苏林曾钟赵欧阳甘")
@@ -22,7 +21,9 @@ _CAPACITY = BIRTH_DAYS * 1000  # (birth date, 3-digit sequence) pairs per county
 _STEP = 7919  # prime, coprime with the capacity: k -> k*STEP mod capacity is a bijection
 
 
-def _bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def id_bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The first 17 digits of the IDs of persons `keys` of counties `county_codes`, as int64:
+    county code, birth date, sequence number."""
     if (keys >= _CAPACITY).any():
         raise ValueError("person key beyond the ID space of a county")
     slot = (keys.astype(np.int64) * _STEP + 104729) % _CAPACITY
@@ -33,20 +34,9 @@ def _bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return county_codes.astype(np.int64) * 10**11 + y * 10**7 + m * 10**5 + d * 10**3 + slot % 1000
 
 
-def id_bodies(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """The first 17 digits of persons `keys` of counties `county_codes`, as int64."""
-    return _bodies(county_codes, keys)
-
-
 def check_codes(bodies: np.ndarray) -> np.ndarray:
     """The check character of each body as its index in "0123456789X"."""
     return np.searchsorted(np.array(list("0123456789X")), check_digits(bodies))
-
-
-def id_numbers(county_codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """18-character IDs (upper-case X) for persons `keys` of counties `county_codes`."""
-    bodies = _bodies(county_codes, keys)
-    return cat(bodies.tolist(), check_digits(bodies).tolist())
 
 
 def _mix(keys: np.ndarray, salt: int) -> np.ndarray:
