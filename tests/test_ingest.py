@@ -236,3 +236,53 @@ def test_cli_ingest_prints_the_summary(tmp_path, small_inbox):
         text=True,
     )
     assert r.returncode == 2 and "no inbox" in r.stderr
+
+
+def test_the_state_can_be_rebuilt_from_the_archive_without_the_inbox(loaded, tmp_path):
+    copy = tmp_path / "wh"
+    shutil.copytree(loaded.parent, copy)
+    warehouse = copy / "fpa.duckdb"
+
+    def snapshot():
+        with state(warehouse) as con:
+            return (
+                sorted(
+                    con.execute(
+                        "SELECT file_name, file_sha256, received_at, status, "
+                        "reason_code, rows_received, rows_loaded, rows_quarantined "
+                        "FROM audit.load_audit"
+                    ).fetchall()
+                ),
+                sorted(
+                    con.execute(
+                        "SELECT file_name, sheet, row_number, reason_code, raw_row "
+                        "FROM audit.quarantine"
+                    ).fetchall()
+                ),
+                con.execute(
+                    "SELECT count(*), sum(premium_yuan), count(DISTINCT person_key) "
+                    "FROM raw.insurer_policies"
+                ).fetchone(),
+                con.execute(
+                    "SELECT count(*), sum(participants) FROM raw.report_activities "
+                    "JOIN raw.reports USING (file_sha256) WHERE is_current"
+                ).fetchone(),
+            )
+
+    before = snapshot()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fpa.cli",
+            "ingest",
+            "--from-archive",
+            "--warehouse",
+            str(warehouse),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert snapshot() == before
+    assert not (copy / "state" / "state.duckdb.before-reprocess").exists()

@@ -39,23 +39,28 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from fpa.ingest import ingest
+    from fpa.ingest import ingest, reprocess
     from fpa.state import StateBusy
 
-    if not args.inbox or not args.warehouse:
+    def say(m: str) -> None:
+        print(m, file=sys.stderr, flush=True)
+
+    if not args.warehouse or not (args.inbox or args.from_archive):
         print(
-            "fpa ingest: --inbox and --warehouse (or FPA_INBOX, FPA_WAREHOUSE) are needed",
+            "fpa ingest: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, "
+            "FPA_INBOX) are needed",
             file=sys.stderr,
         )
         return USAGE_ERROR
-    if not Path(args.inbox).is_dir():
-        print(f"fpa ingest: no inbox at {args.inbox}", file=sys.stderr)
-        return USAGE_ERROR
     try:
-        result = ingest(
-            Path(args.inbox), Path(args.warehouse), lambda m: print(m, file=sys.stderr, flush=True)
-        )
-    except StateBusy as e:
+        if args.from_archive:
+            result = reprocess(Path(args.warehouse), say)
+        elif not Path(args.inbox).is_dir():
+            print(f"fpa ingest: no inbox at {args.inbox}", file=sys.stderr)
+            return USAGE_ERROR
+        else:
+            result = ingest(Path(args.inbox), Path(args.warehouse), say)
+    except (StateBusy, FileNotFoundError) as e:
         print(f"fpa ingest: {e}", file=sys.stderr)
         return USAGE_ERROR
     print(result.summary())
@@ -135,6 +140,12 @@ def parser() -> argparse.ArgumentParser:
         "--warehouse",
         default=os.environ.get("FPA_WAREHOUSE"),
         help="the published DuckDB file; its state lives beside it (default: $FPA_WAREHOUSE)",
+    )
+    ig.add_argument(
+        "--from-archive",
+        action="store_true",
+        help="build the state anew from the landing archive beside the warehouse, without "
+        "the inbox (every file received, in its order of arrival)",
     )
     ig.set_defaults(run=_ingest)
 

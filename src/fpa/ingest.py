@@ -7,6 +7,7 @@ of a query is what makes a naive loader slow); workbooks one by one, committed i
 A file already received (same name, same content) is skipped: running twice changes nothing.
 """
 
+import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources import insurer, reports, targets
-from fpa.state import StatePaths, writer
+from fpa.state import StatePaths, locked, writer
 
 BATCH_BYTES = 32 << 20  # of insurer CSVs read in one pass: ~20x that in memory
 WORKBOOKS_PER_COMMIT = 200  # a commit costs more than a small workbook
@@ -44,42 +45,87 @@ class IngestResult:
 
 
 def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
+    """Every complete file of the inbox not received before."""
     paths = StatePaths(warehouse)
     started = datetime.now(CST)
     scan = landing.scan(inbox)
     result = IngestResult(waiting=scan.waiting)
     with writer(paths) as con:
-        insurer.register_person_key(con, PersonHasher(load_key(paths.root)))
         new = []
         for received in scan.complete:
             sha = received.sha256()
             if con.execute(
                 "SELECT 1 FROM audit.load_audit WHERE file_name = ? AND file_sha256 = ?",
                 [received.file_name, sha],
-            ).fetchone():
+            ).fetchall():
                 result.skipped += 1
             else:
                 new.append((received, sha))
-        for kind in ("policy", "claim"):
-            files = [x for x in new if x[0].source == f"insurer_{kind}"]
-            for batch in _batches(files):
-                _insurer_batch(con, paths, kind, batch)
-                if progress:
-                    progress(f"insurer {kind}: {batch[-1][0].file_name}")
-        workbooks = [x for x in new if not x[0].source.startswith("insurer_")]
-        for i in range(0, len(workbooks), WORKBOOKS_PER_COMMIT):
-            _workbooks(con, paths, workbooks[i : i + WORKBOOKS_PER_COMMIT])
-        # statuses as they stand at the end: a report of this run may supersede another
-        for status, files, loaded, quarantined in con.execute(
-            """
-                SELECT status, count(*), sum(rows_loaded), sum(rows_quarantined)
-                FROM audit.load_audit WHERE processed_at >= ? GROUP BY status""",
-            [started],
-        ).fetchall():
-            result.files[status] = files
-            result.rows_loaded += int(loaded)
-            result.rows_quarantined += int(quarantined)
+        _process(con, paths, new, started, result, progress)
     return result
+
+
+def reprocess(warehouse: Path, progress=None) -> IngestResult:
+    """Build the state anew from the landing archive alone (no inbox): every file received, in
+    its order of arrival, under the names it came with — after a parser fix, say. The earlier
+    state is kept until the new one is complete, and put back if anything fails."""
+    paths = StatePaths(warehouse)
+    if not paths.db.exists():
+        raise FileNotFoundError(f"no state at {paths.db}: nothing was received yet")
+    started = datetime.now(CST)
+    result = IngestResult()
+    with locked(paths):
+        with duckdb.connect(str(paths.db), read_only=True) as old:
+            receipts = old.execute(
+                "SELECT source, file_name, file_sha256, received_at FROM audit.load_audit "
+                "ORDER BY received_at, file_name"
+            ).fetchall()
+        earlier = paths.db.with_name(paths.db.name + ".before-reprocess")
+        os.replace(paths.db, earlier)
+        try:
+            files = []
+            for source, name, sha, received_at in receipts:
+                copy = paths.landing / sha
+                files.append(
+                    (
+                        landing.Received(
+                            source, name, copy, received_at.astimezone(CST), copy.stat().st_size
+                        ),
+                        sha,
+                    )
+                )
+            with writer(paths, lock=False) as con:
+                _process(con, paths, files, started, result, progress)
+        except BaseException:
+            paths.db.unlink(missing_ok=True)
+            os.replace(earlier, paths.db)
+            raise
+        earlier.unlink()
+    return result
+
+
+def _process(
+    con, paths: StatePaths, new: list, started: datetime, result: IngestResult, progress
+) -> None:
+    insurer.register_person_key(con, PersonHasher(load_key(paths.root)))
+    for kind in ("policy", "claim"):
+        files = [x for x in new if x[0].source == f"insurer_{kind}"]
+        for batch in _batches(files):
+            _insurer_batch(con, paths, kind, batch)
+            if progress:
+                progress(f"insurer {kind}: {batch[-1][0].file_name}")
+    workbooks = [x for x in new if not x[0].source.startswith("insurer_")]
+    for i in range(0, len(workbooks), WORKBOOKS_PER_COMMIT):
+        _workbooks(con, paths, workbooks[i : i + WORKBOOKS_PER_COMMIT])
+    # statuses as they stand at the end: a report of this run may supersede another
+    for status, files, loaded, quarantined in con.execute(
+        "SELECT status, count(*), sum(rows_loaded), sum(rows_quarantined) "
+        "FROM audit.load_audit WHERE processed_at >= ? GROUP BY status",
+        [started],
+    ).fetchall():
+        result.files[status] = files
+        result.rows_loaded += int(loaded)
+        result.rows_quarantined += int(quarantined)
 
 
 def _batches(files: list) -> list[list]:

@@ -10,7 +10,7 @@ A second machine given the warehouse folder carries on where the first stopped.
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,9 +130,9 @@ class StateBusy(RuntimeError):
 
 
 @contextmanager
-def writer(paths: StatePaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The state database, for the one process that writes it. The lock is an flock: the
-    kernel drops it when its holder dies, so a killed run never leaves a lock behind."""
+def locked(paths: StatePaths) -> Iterator[None]:
+    """The one-writer lock. An flock: the kernel drops it when its holder dies, so a killed run
+    never leaves a lock behind."""
     paths.landing.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR, 0o644)
     try:
@@ -140,6 +140,16 @@ def writer(paths: StatePaths) -> Iterator[duckdb.DuckDBPyConnection]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
             raise StateBusy(f"another run is writing {paths.db}") from e
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def writer(paths: StatePaths, lock: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The state database, for the one process that writes it (lock=False: the caller holds
+    the lock already)."""
+    with locked(paths) if lock else nullcontext():
         con = duckdb.connect(str(paths.db))
         try:
             con.execute(SCHEMA)
@@ -148,8 +158,6 @@ def writer(paths: StatePaths) -> Iterator[duckdb.DuckDBPyConnection]:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-    finally:
-        os.close(fd)
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
