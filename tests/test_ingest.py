@@ -202,38 +202,18 @@ def test_the_same_file_again_under_its_name_or_another_is_counted_once(tmp_path,
     assert claims == len(read_csv(src)["rows"]) - result.rows_quarantined
 
 
+def fpa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True)
+
+
 def test_cli_ingest_prints_the_summary(tmp_path, small_inbox):
     inbox = tmp_path / "inbox"
     shutil.copytree(small_inbox / "targets", inbox / "targets")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fpa.cli",
-            "ingest",
-            "--inbox",
-            str(inbox),
-            "--warehouse",
-            str(tmp_path / "wh" / "fpa.duckdb"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = fpa("ingest", "--inbox", str(inbox), "--warehouse", str(tmp_path / "wh" / "fpa.duckdb"))
     assert r.returncode == 0, r.stderr
     assert "files: 7 loaded; rows: 98 loaded, 0 quarantined" in r.stdout
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fpa.cli",
-            "ingest",
-            "--inbox",
-            str(tmp_path / "nowhere"),
-            "--warehouse",
-            str(tmp_path / "x.duckdb"),
-        ],
-        capture_output=True,
-        text=True,
+    r = fpa(
+        "ingest", "--inbox", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "x.duckdb")
     )
     assert r.returncode == 2 and "no inbox" in r.stderr
 
@@ -270,19 +250,7 @@ def test_the_state_can_be_rebuilt_from_the_archive_without_the_inbox(loaded, tmp
             )
 
     before = snapshot()
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fpa.cli",
-            "ingest",
-            "--from-archive",
-            "--warehouse",
-            str(warehouse),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = fpa("ingest", "--from-archive", "--warehouse", str(warehouse))
     assert r.returncode == 0, r.stderr
     assert snapshot() == before
     assert not (copy / "state" / "state.duckdb.before-reprocess").exists()
