@@ -81,6 +81,17 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), args.scale)
 
 
+def _add_paths(p: argparse.ArgumentParser) -> None:
+    """--inbox and --warehouse, defaulting to FPA_INBOX and FPA_WAREHOUSE (WAREHOUSE.md)."""
+    p.add_argument("--inbox", default=os.environ.get("FPA_INBOX"), help="default: $FPA_INBOX")
+    p.add_argument(
+        "--warehouse",
+        default=os.environ.get("FPA_WAREHOUSE"),
+        help="the published DuckDB file; what is kept between runs lives beside it "
+        "(default: $FPA_WAREHOUSE)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fpa",
@@ -120,12 +131,7 @@ def parser() -> argparse.ArgumentParser:
         "project, run the quality gate and publish. Exit 0 when published, 1 "
         "when the gate blocked publication, 2 on a usage error.",
     )
-    ld.add_argument("--inbox", default=os.environ.get("FPA_INBOX"), help="default: $FPA_INBOX")
-    ld.add_argument(
-        "--warehouse",
-        default=os.environ.get("FPA_WAREHOUSE"),
-        help="the published DuckDB file (default: $FPA_WAREHOUSE)",
-    )
+    _add_paths(ld)
     ld.set_defaults(run=_not_yet("the ingestion, dbt and gate issues"))
 
     ig = sub.add_parser(
@@ -135,12 +141,7 @@ def parser() -> argparse.ArgumentParser:
         "warehouse, parse it, quarantine bad rows with their reason and record every file in "
         "the load audit. Idempotent: files already received are skipped.",
     )
-    ig.add_argument("--inbox", default=os.environ.get("FPA_INBOX"), help="default: $FPA_INBOX")
-    ig.add_argument(
-        "--warehouse",
-        default=os.environ.get("FPA_WAREHOUSE"),
-        help="the published DuckDB file; its state lives beside it (default: $FPA_WAREHOUSE)",
-    )
+    _add_paths(ig)
     ig.add_argument(
         "--from-archive",
         action="store_true",
