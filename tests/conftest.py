@@ -30,3 +30,14 @@ def truth_of(inbox: Path) -> Path:
 def read_truth(inbox: Path, table: str) -> list[dict[str, str]]:
     with open(truth_of(inbox) / f"{table}.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def small_night(small_inbox, tmp_path_factory):
+    """One night (`fpa load`'s function) on the messy small inbox: (warehouse, result)."""
+    from fpa.night import load
+
+    warehouse = tmp_path_factory.mktemp("night") / "fpa.duckdb"
+    result = load(small_inbox, warehouse)
+    assert result.published, result.summary()
+    return warehouse, result

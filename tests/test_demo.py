@@ -4,16 +4,25 @@ import subprocess
 import sys
 
 
-def test_demo_writes_the_inbox_shows_its_truth_and_reuses_it(tmp_path):
+def headlines(out: str) -> list[str]:
+    return out.split("headline figures: published | truth\n", 1)[1].split("\n\n", 1)[0].split("\n")
+
+
+def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
     cmd = [sys.executable, "-m", "fpa.cli", "demo", "--dir", str(tmp_path), "--scale", "small"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    assert "sample inbox written to" in first.stdout
-    # the figures shown are the truth's, e.g. 河池市 2022 at 1/100 of the published 283,754
-    units = next(line for line in first.stdout.splitlines() if "河池市 2022 JSGA 承保份数" in line)
-    assert 2700 < int(units.rsplit(":", 1)[1]) < 2900
-    assert (tmp_path / "inbox" / "insurer").is_dir()
-    assert (tmp_path / "inbox.truth" / "summary.json").is_file()
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "sample inbox written to" in first.stdout and "published (run" in first.stdout
+    # every headline read back from the published file equals the truth, e.g. 河池市 2022 at
+    # 1/100 of the published 283,754
+    shown = headlines(first.stdout)
+    assert len(shown) == 6
+    assert all(line.split(": ", 1)[1].split(" | ")[0] == line.split(" | ")[1] for line in shown)
+    units = next(line for line in shown if "河池市 2022 JSGA 承保份数" in line)
+    assert 2700 < int(units.split(": ")[1].split(" | ")[0]) < 2900
+    assert (tmp_path / "warehouse" / "fpa.duckdb").is_file()
+    assert (tmp_path / "warehouse" / "quality" / "docs" / "index.html").is_file()
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "reused from" in second.stdout
-    assert second.stdout.split("\n", 2)[2] == first.stdout.split("\n", 2)[2]
+    assert "nothing new since the last publication" in second.stdout
+    assert headlines(second.stdout) == shown

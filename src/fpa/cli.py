@@ -42,9 +42,6 @@ def _ingest(args: argparse.Namespace) -> int:
     from fpa.ingest import ingest, reprocess
     from fpa.state import StateBusy
 
-    def say(m: str) -> None:
-        print(m, file=sys.stderr, flush=True)
-
     if not args.warehouse or not (args.inbox or args.from_archive):
         print(
             "fpa ingest: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, "
@@ -54,17 +51,60 @@ def _ingest(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     try:
         if args.from_archive:
-            result = reprocess(Path(args.warehouse), say)
+            result = reprocess(Path(args.warehouse), _say)
         elif not Path(args.inbox).is_dir():
             print(f"fpa ingest: no inbox at {args.inbox}", file=sys.stderr)
             return USAGE_ERROR
         else:
-            result = ingest(Path(args.inbox), Path(args.warehouse), say)
+            result = ingest(Path(args.inbox), Path(args.warehouse), _say)
     except (StateBusy, FileNotFoundError) as e:
         print(f"fpa ingest: {e}", file=sys.stderr)
         return USAGE_ERROR
     print(result.summary())
     return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from fpa.night import load
+    from fpa.state import StateBusy
+
+    if not args.warehouse or not args.inbox:
+        print(
+            "fpa load: --inbox and --warehouse (or FPA_INBOX, FPA_WAREHOUSE) are needed",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    if not Path(args.inbox).is_dir():
+        print(f"fpa load: no inbox at {args.inbox}", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        result = load(Path(args.inbox), Path(args.warehouse), _say)
+    except StateBusy as e:
+        print(f"fpa load: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    print(result.summary())
+    return result.exit_code
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from fpa.night import rollback
+    from fpa.publish import NothingToRollBack
+    from fpa.state import StateBusy
+
+    if not args.warehouse:
+        print("fpa rollback: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        previous = rollback(Path(args.warehouse))
+    except (NothingToRollBack, StateBusy) as e:
+        print(f"fpa rollback: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    print(f"put back the version kept as {previous.name}")
+    return 0
+
+
+def _say(m: str) -> None:
+    print(m, file=sys.stderr, flush=True)
 
 
 def _not_yet(issue: str):
@@ -132,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
         "when the gate blocked publication, 2 on a usage error.",
     )
     _add_paths(ld)
-    ld.set_defaults(run=_not_yet("the ingestion, dbt and gate issues"))
+    ld.set_defaults(run=_load)
 
     ig = sub.add_parser(
         "ingest",
@@ -158,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument(
         "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
     )
-    rb.set_defaults(run=_not_yet("the publication issue"))
+    rb.set_defaults(run=_rollback)
 
     ss = sub.add_parser(
         "superset", help="Superset dashboards as code", description="Superset dashboards as code."

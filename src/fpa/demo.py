@@ -1,7 +1,9 @@
 """`fpa demo`: the system on this machine with embedded defaults.
 
-What runs today: the calibrated sample inbox is written and the figures the warehouse must
-publish from it are shown. The nightly load, Superset and Airflow join here as they land.
+What runs today: the calibrated sample inbox is written, a nightly load (`fpa load`'s function)
+publishes the warehouse from it, and the headline figures are read back from the published
+file beside what the generator's truth says they must be. Superset and Airflow join here as
+their issues land.
 """
 
 import csv
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 
 from fpa.generate.inbox import default_truth_dir, generate, parse_years, stderr_progress
+from fpa.night import docs_dir
 
 HEADLINES = [  # (what, table, filter, column)
     (
@@ -49,6 +52,22 @@ HEADLINES = [  # (what, table, filter, column)
         "units",
     ),
 ]
+
+
+def _published(warehouse: Path, table: str, where: dict, column: str) -> str:
+    import duckdb
+
+    if not warehouse.exists():
+        return "(not published)"
+    sql = f"SELECT {column} FROM marts.{table} WHERE " + " AND ".join(
+        f"{k}::VARCHAR = ?" for k in where
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(sql, list(where.values())).fetchall()
+    if len(rows) != 1 or rows[0][0] is None:
+        return "(none)"
+    value = rows[0][0]
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _lookup(truth: Path, table: str, where: dict, column: str) -> str:
@@ -95,10 +114,20 @@ def run_demo(workdir: Path, scale: str) -> int:
         + " files"
     )
     print(f"  truth (what the warehouse must publish): {truth}")
+
+    from fpa.night import load
+
+    warehouse = workdir / "warehouse" / "fpa.duckdb"
+    t1 = time.monotonic()
+    night = load(inbox, warehouse, stderr_progress)
+    print(f"\nfpa load --inbox {inbox} --warehouse {warehouse}  ({time.monotonic() - t1:.0f} s)")
+    print("  " + night.summary().replace("\n", "\n  "))
+    print("\nheadline figures: published | truth")
     for what, table, where, column in HEADLINES:
-        print(f"  {what}: {_lookup(truth, table, where, column)}")
-    print(
-        "\nNot running yet: the nightly load (fpa load), Superset and Airflow; each joins "
-        "this command when its issue lands."
-    )
-    return 0
+        want = _lookup(truth, table, where, column)
+        if column in ("completion_rate", "loss_ratio") and want not in ("", "(none)"):
+            want = f"{float(want):.4f}"
+        print(f"  {what}: {_published(warehouse, table, where, column)} | {want}")
+    print(f"\nquality report (Great Expectations Data Docs): {docs_dir(warehouse) / 'index.html'}")
+    print("Not running yet: Superset and Airflow; each joins this command when its issue lands.")
+    return night.exit_code

@@ -10,6 +10,7 @@ A file already received (same name, same content) is skipped: running twice chan
 import os
 import tempfile
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,13 +45,14 @@ class IngestResult:
         )
 
 
-def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
-    """Every complete file of the inbox not received before."""
+def ingest(inbox: Path, warehouse: Path, progress=None, lock: bool = True) -> IngestResult:
+    """Every complete file of the inbox not received before (lock=False: the caller, a whole
+    night, holds the state lock already)."""
     paths = StatePaths(warehouse)
     started = datetime.now(CST)
     scan = landing.scan(inbox)
     result = IngestResult(waiting=scan.waiting)
-    with writer(paths) as con:
+    with writer(paths, lock=lock) as con:
         new = []
         for received in scan.complete:
             sha = received.sha256()
@@ -65,7 +67,7 @@ def ingest(inbox: Path, warehouse: Path, progress=None) -> IngestResult:
     return result
 
 
-def reprocess(warehouse: Path, progress=None) -> IngestResult:
+def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult:
     """Build the state anew from the landing archive alone (no inbox): every file received, in
     its order of arrival, under the names it came with — after a parser fix, say. The earlier
     state is kept until the new one is complete, and put back if anything fails."""
@@ -74,7 +76,7 @@ def reprocess(warehouse: Path, progress=None) -> IngestResult:
         raise FileNotFoundError(f"no state at {paths.db}: nothing was received yet")
     started = datetime.now(CST)
     result = IngestResult()
-    with locked(paths):
+    with locked(paths) if lock else nullcontext():
         with duckdb.connect(str(paths.db), read_only=True) as old:
             receipts = old.execute(
                 "SELECT source, file_name, file_sha256, received_at FROM audit.load_audit "

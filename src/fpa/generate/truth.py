@@ -120,7 +120,7 @@ def _insurance_frames(county: pd.DataFrame, city: pd.DataFrame):
         for u, t in zip(city["units"], city["target_units"], strict=True)
     ]
     city["target_units"] = ["" if t is None or pd.isna(t) else int(t) for t in city["target_units"]]
-    city["yoy_units"] = ["" if v is None else v for v in city["yoy_units"]]
+    city["yoy_units"] = ["" if pd.isna(v) else int(v) for v in city["yoy_units"]]
     city = city.sort_values(["year", "product", "city_code"])
     base = ["year", "product_code", "city_code", "city_name"]
     kpis = [

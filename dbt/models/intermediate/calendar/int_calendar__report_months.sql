@@ -1,0 +1,16 @@
+-- Every month a report is expected for: from var('first_report_month') to the December of the
+-- latest year the warehouse holds data for (reports or insurance).
+with last_year as (
+    select
+        greatest(
+            (select max(year(month)) from {{ ref('stg_reports__reports') }}),
+            (select max(year) from {{ ref('int_insurance__area_year') }}),
+            year(date '{{ var("first_report_month") }}')
+        ) as y
+)
+
+select cast(unnest(generate_series(
+    date '{{ var("first_report_month") }}',
+    make_date((select y from last_year), 12, 1),
+    interval 1 month
+)) as date) as month

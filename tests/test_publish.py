@@ -1,0 +1,243 @@
+"""Write-audit-publish: a clean night publishes; a bad candidate is blocked and leaves the
+published file byte for byte as it was; a killed run leaves it readable and unchanged and the
+next run recovers alone; rollback puts the previous version back; readers holding the file open
+never see an error."""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from deliveries import write_policies
+
+from fpa.gate import load_suites
+from fpa.night import load
+
+HECHI = ("451202", "金城江区", "河池市")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fpa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def clean_night(clean_inbox, tmp_path_factory):
+    """The clean 2022-2023 inbox, loaded and published once."""
+    warehouse = tmp_path_factory.mktemp("clean-night") / "wh" / "fpa.duckdb"
+    result = load(clean_inbox, warehouse)
+    assert result.published, result.summary()
+    return warehouse, result
+
+
+@pytest.fixture
+def night(clean_night, clean_inbox, tmp_path):
+    """A copy of the published warehouse folder and of its inbox, for one scenario."""
+    src, _ = clean_night
+    warehouse = tmp_path / "wh" / "fpa.duckdb"
+    shutil.copytree(src.parent, warehouse.parent)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(clean_inbox, inbox)
+    return inbox, warehouse
+
+
+def test_a_clean_night_publishes_and_records_its_gate(clean_night):
+    warehouse, result = clean_night
+    assert result.exit_code == 0 and result.gate is not None
+    assert not result.gate.failed("blocking")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        runs = con.execute(
+            "SELECT run_id, count(*), count(*) FILTER (WHERE severity = 'blocking') "
+            "FROM marts.quality_results GROUP BY run_id"
+        ).fetchall()
+        units = con.execute(
+            "SELECT sum(units) FROM marts.insurance_city_year WHERE year = 2023"
+        ).fetchone()[0]
+    configured = [e["severity"] for s in load_suites().values() for e in s["expectations"]]
+    assert runs == [(result.run_id, len(configured), configured.count("blocking"))]
+    assert units > 0
+    assert os.stat(warehouse).st_mode & 0o777 == 0o444  # readers only
+
+
+def test_a_unit_mixup_is_blocked_then_allowed_then_rolled_back(night):
+    inbox, warehouse = night
+    before = sha(warehouse)
+    # 河池市's first 2024 delivery keyed in 分 instead of 元: 100x the price of a unit, under
+    # the parser's 1,000x row threshold, so only the gate's city-year check can see it
+    write_policies(inbox, date(2024, 1, 5), HECHI, 40, Decimal("5000.00"))
+    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "BLOCKING insurance_city_year.unit_premium_within_unit_factor_of_band" in r.stdout
+    assert "city_name=河池市, year=2024" in r.stdout and "ratio_to_band=83.3" in r.stdout
+    assert "NOT published" in r.stdout
+    assert sha(warehouse) == before
+
+    # a data engineer looks, accepts it (who / why / until) and re-runs
+    (warehouse.parent / "allow_list.yml").write_text(
+        "- suite: insurance_city_year\n"
+        "  expectation: unit_premium_within_unit_factor_of_band\n"
+        "  rows: [{city_name: 河池市, year: 2024}]\n"
+        "  who: 数据组\n  why: 保险公司确认为分，已要求重发\n  until: 2099-01-01\n",
+        encoding="utf-8",
+    )
+    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "published" in r.stdout and sha(warehouse) != before
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        allowed = con.execute(
+            "SELECT observed FROM marts.quality_results WHERE success "
+            "AND expectation = 'unit_premium_within_unit_factor_of_band' "
+            "AND observed LIKE 'allowed by 数据组%'"
+        ).fetchall()
+        units_2024 = con.execute(
+            "SELECT units FROM marts.insurance_city_year "
+            "WHERE year = 2024 AND city_code = '451200' AND product_code = 'JSGA'"
+        ).fetchone()
+    assert len(allowed) == 1 and units_2024 == (80,)
+
+    r = fpa("rollback", "--warehouse", str(warehouse))
+    assert r.returncode == 0, r.stderr
+    assert sha(warehouse) == before
+    # nothing new since: the next night keeps the version put back
+    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse))
+    assert r.returncode == 0 and "nothing new" in r.stdout and sha(warehouse) == before
+
+
+def test_readers_holding_the_file_open_see_no_error_across_a_publish(night):
+    inbox, warehouse = night
+    old = duckdb.connect(str(warehouse), read_only=True)
+    count = "SELECT count(*) FROM marts.load_audit"
+    before = old.execute(count).fetchone()[0]
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    result = load(inbox, warehouse)
+    assert result.published, result.summary()
+    assert old.execute(count).fetchone()[0] == before  # the old file, still whole
+    # a new reader (another process: within one process DuckDB hands a path that is open
+    # already the same instance) sees the new file
+    new = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; print(duckdb.connect(sys.argv[1], "
+            f"read_only=True).execute('{count}').fetchone()[0])",
+            str(warehouse),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert new.returncode == 0 and int(new.stdout) == before + 1
+    old.close()
+
+
+def _kill_when(inbox: Path, warehouse: Path, ready) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fpa.cli",
+            "load",
+            "--inbox",
+            str(inbox),
+            "--warehouse",
+            str(warehouse),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: dbt and GX die with it
+    )
+    deadline = time.monotonic() + 300
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before the point to kill it at"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("during", ["dbt", "gate"])
+def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night, during):
+    inbox, warehouse = night
+    before = sha(warehouse)
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    builds = warehouse.parent / "builds"
+
+    def dbt_running() -> bool:
+        return (builds / "building.duckdb").exists()
+
+    def gate_running() -> bool:  # the candidate is renamed to its run id once dbt is done
+        return any(p.name[0].isdigit() for p in builds.glob("*.duckdb"))
+
+    _kill_when(inbox, warehouse, dbt_running if during == "dbt" else gate_running)
+    assert sha(warehouse) == before
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.insurance_city_year").fetchone()[0] > 0
+
+    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sha(warehouse) != before
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT units FROM marts.insurance_city_year "
+            "WHERE year = 2024 AND city_code = '451200' AND product_code = 'JSGA'"
+        ).fetchone() == (20,)
+
+
+def _candidate_from(warehouse: Path, tmp_path: Path) -> Path:
+    candidate = tmp_path / "candidate.duckdb"
+    shutil.copy(warehouse, candidate)
+    os.chmod(candidate, 0o644)
+    return candidate
+
+
+def test_an_emptied_mart_and_a_published_id_number_block(night, tmp_path):
+    from datetime import datetime
+
+    from fpa.clock import CST
+    from fpa.gate import run_gate
+
+    _, warehouse = night
+    candidate = _candidate_from(warehouse, tmp_path)
+    leaked = "45120219850612011X"
+    with duckdb.connect(str(candidate)) as con:
+        con.execute("DELETE FROM marts.training_monthly")
+        con.execute("UPDATE marts.load_audit SET reason = 'see ' || ? WHERE rowid = 0", [leaked])
+    result = run_gate(candidate, warehouse, "test-run", datetime.now(CST))
+    blocking = {c.expectation: c.observed for c in result.failed("blocking")}
+    assert result.blocked
+    assert set(blocking) == {"no_table_emptied", "no_id_or_phone_published"}
+    assert "table_name=marts.training_monthly" in blocking["no_table_emptied"]
+    assert "marts.load_audit, column_name=reason" in blocking["no_id_or_phone_published"]
+    # the finding names where, never the number itself
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        recorded = con.execute("SELECT string_agg(observed, ' ') FROM marts.quality_results")
+        assert leaked not in recorded.fetchone()[0]
+
+
+def test_data_docs_render_offline(clean_night):
+    warehouse, _ = clean_night
+    docs = warehouse.parent / "quality" / "docs"
+    pages = list(docs.rglob("*.html"))
+    assert (docs / "index.html") in pages and len(pages) > 5
+    remote = [
+        (p.name, line.strip()[:80])
+        for p in pages
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if ("<script" in line or "stylesheet" in line or "<img" in line) and "https://" in line
+    ]
+    assert remote == []
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    local = re.findall(r'(?:src|href)="(static/[^"]+)"', index)
+    assert len(local) > 10 and all((docs / s).is_file() for s in local)
+    # no subresource-integrity or CORS attribute: a browser refuses those on file:// pages
+    assert "integrity=" not in index and "crossorigin" not in index
