@@ -8,9 +8,10 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv
 fi
 
-# Debian packages the tests start for real (none yet; chromium, openssh-server, postgresql …
-# join as their issues land): installed when missing and root, otherwise named in an error.
-need_debs=()
+# Debian packages the tests start for real (openssh-server: the SFTP pull against a real sshd
+# on loopback; chromium, postgresql … join as their issues land): installed when missing and
+# root, otherwise named in an error.
+need_debs=(openssh-server)
 missing=()
 for pkg in "${need_debs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -115,6 +115,42 @@ def log_publication(paths: StatePaths, run_id: str, action: str, inputs: str, de
         con.execute("CHECKPOINT")
 
 
+def is_up_to_date(warehouse: Path) -> bool:
+    """Published, and nothing new since: a rebuild would publish the same thing."""
+    paths = StatePaths(warehouse)
+    return warehouse.exists() and last_published_inputs(paths) == inputs_digest(paths)
+
+
+def build_step(warehouse: Path, run_id: str) -> tuple[dbt_build.BuildResult, str]:
+    """The candidate, and the digest of the inputs it was built from. The caller holds the
+    state lock."""
+    paths = StatePaths(warehouse)
+    inputs = inputs_digest(paths)
+    publication.sweep_builds(dbt_build.builds_dir(warehouse))
+    built = dbt_build.build(warehouse, run_id)
+    if not built.success:
+        log_publication(paths, run_id, "blocked", inputs, "dbt build failed")
+    return built, inputs
+
+
+def gate_step(
+    warehouse: Path, run_id: str, candidate: Path, inputs: str, gx_process=None
+) -> quality_gate.GateResult:
+    judged = quality_gate.run_gate(
+        candidate, warehouse, run_id, datetime.now(CST), docs_dir(warehouse), gx_process
+    )
+    if judged.blocked:
+        log_publication(StatePaths(warehouse), run_id, "blocked", inputs, "quality gate")
+    return judged
+
+
+def publish_step(warehouse: Path, run_id: str, candidate: Path, inputs: str) -> Path | None:
+    publication.finalise(candidate)
+    kept = publication.publish(candidate, warehouse)
+    log_publication(StatePaths(warehouse), run_id, "published", inputs, "")
+    return kept
+
+
 def load(inbox: Path | None, warehouse: Path, progress=None) -> NightResult:
     """One nightly run. With inbox None, only what the state already holds is built (after a
     blocked night, once an allow-list entry or a fix is in)."""
@@ -123,36 +159,25 @@ def load(inbox: Path | None, warehouse: Path, progress=None) -> NightResult:
     with locked(paths):
         if inbox is not None:
             result.ingest = ingest(inbox, warehouse, progress, lock=False)
-        inputs = inputs_digest(paths)
-        if warehouse.exists() and last_published_inputs(paths) == inputs:
+        if is_up_to_date(warehouse):
             result.up_to_date = True
             return result
-        publication.sweep_builds(dbt_build.builds_dir(warehouse))
         gx_process = quality_gate.warm_up()  # imports GX while dbt builds
         try:
-            result.build = dbt_build.build(warehouse, result.run_id)
+            result.build, inputs = build_step(warehouse, result.run_id)
             if not result.build.success:
-                log_publication(paths, result.run_id, "blocked", inputs, "dbt build failed")
                 return result
-            result.gate = quality_gate.run_gate(
-                result.build.candidate,
-                warehouse,
-                result.run_id,
-                datetime.now(CST),
-                docs_dir(warehouse),
-                gx_process,
+            result.gate = gate_step(
+                warehouse, result.run_id, result.build.candidate, inputs, gx_process
             )
         finally:
             if gx_process.poll() is None:
                 gx_process.kill()
                 gx_process.wait()
         if result.gate.blocked:
-            log_publication(paths, result.run_id, "blocked", inputs, "quality gate")
             return result
-        publication.finalise(result.build.candidate)
-        result.kept = publication.publish(result.build.candidate, warehouse)
+        result.kept = publish_step(warehouse, result.run_id, result.build.candidate, inputs)
         result.published = True
-        log_publication(paths, result.run_id, "published", inputs, "")
     return result
 
 

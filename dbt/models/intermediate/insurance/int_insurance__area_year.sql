@@ -1,6 +1,10 @@
 -- The insurance KPIs of KPIS.md, each written once, at both grains (county and city) in one
 -- GROUPING SETS pass, on the full grid of year x product x area: counts and sums are 0 where
--- nothing happened, loss_ratio NULL where the premium is 0.
+-- nothing happened, loss_ratio NULL where the premium is 0. A table (in the working schema,
+-- dropped before publication): two marts, a test and the calendar read it, and a view would
+-- aggregate every policy four times.
+{{ config(materialized='table') }}
+
 with counties as (
     select
         county_code,

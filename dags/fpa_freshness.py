@@ -1,0 +1,25 @@
+"""fpa_freshness: every hour, alert when a feed is later than its service level (insurer 36 h,
+monthly reports by the 10th). Separate from the nightly run so a late feed is reported even
+when the night itself succeeds."""
+
+import pendulum
+from airflow.sdk import dag, task
+
+from fpa.orchestration import alerts
+
+
+@dag(
+    dag_id="fpa_freshness",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"on_failure_callback": alerts.on_failure()},
+    tags=["fpa"],
+    doc_md=__doc__,
+)
+def fpa_freshness():
+    task(alerts.check_freshness)()
+
+
+fpa_freshness()

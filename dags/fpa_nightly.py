@@ -1,0 +1,41 @@
+"""fpa_nightly: pull -> land and parse -> (nothing new? stop) -> dbt build -> GX gate -> publish.
+
+Wiring only; every task is a function of fpa.orchestration (the same steps `fpa load` runs).
+"""
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+from fpa.orchestration import alerts, pull, tasks
+
+# the published file: a downstream DAG (Superset's cache refresh) is scheduled on it
+WAREHOUSE = Asset("fpa_warehouse")
+DEFAULTS = {
+    "pool": "fpa_duckdb",  # one slot: one writer of the DuckDB state at a time
+    "retries": 1,
+    "retry_delay": pendulum.duration(minutes=5),
+    "on_failure_callback": alerts.on_failure(),
+}
+
+
+@dag(
+    dag_id="fpa_nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,  # no catch-up storm: history is loaded from the archive (README)
+    max_active_runs=1,
+    default_args=DEFAULTS,
+    tags=["fpa"],
+    doc_md=__doc__,
+)
+def fpa_nightly():
+    pulled = task(pull.pull_new_files)()
+    landed = task(tasks.land_and_parse)()
+    go_on = task.short_circuit(tasks.needs_build)()
+    built = task(tasks.build)()
+    judged = task(tasks.gate)(built)
+    task(tasks.publish, outlets=[WAREHOUSE])(judged)
+    pulled >> landed >> go_on >> built
+
+
+fpa_nightly()

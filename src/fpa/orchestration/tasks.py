@@ -1,0 +1,85 @@
+"""The nightly tasks. Each takes the state lock for its step (the DAG also runs them in a pool of
+one slot), returns a small JSON-able record for the next task, and raises on a failure so that
+Airflow marks the task failed, retries it and alerts.
+
+Every task is idempotent: ingest skips what was received, a build writes a new candidate, the
+gate only reads it, and publish of a candidate already published is a no-op.
+"""
+
+from pathlib import Path
+
+from fpa import night
+from fpa.ingest import ingest
+from fpa.orchestration.common import paths_from_env, reported
+from fpa.state import StatePaths, locked
+
+
+class GateBlocked(RuntimeError):
+    """The candidate failed a blocking expectation: nothing was published."""
+
+
+class BuildFailed(RuntimeError):
+    pass
+
+
+@reported
+def land_and_parse() -> dict:
+    inbox, warehouse = paths_from_env()
+    result = ingest(inbox, warehouse)
+    print(result.summary())
+    return {
+        "files": dict(result.files),
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+    }
+
+
+def needs_build() -> bool:
+    """False when nothing is new since the last publication: the rest of the night is skipped."""
+    _, warehouse = paths_from_env()
+    with locked(StatePaths(warehouse)):
+        up_to_date = night.is_up_to_date(warehouse)
+    print("nothing new since the last publication" if up_to_date else "new inputs: building")
+    return not up_to_date
+
+
+@reported
+def build(run_id: str | None = None) -> dict:
+    """`run_id`: Airflow passes the DAG run's id (a context key)."""
+    _, warehouse = paths_from_env()
+    with locked(StatePaths(warehouse)):
+        built, inputs = night.build_step(warehouse, safe(run_id))
+    print(built.summary())
+    if not built.success:
+        raise BuildFailed("dbt build failed: " + "; ".join(built.failures[:10]))
+    return {"candidate": str(built.candidate), "inputs": inputs}
+
+
+@reported
+def gate(built: dict, run_id: str | None = None) -> dict:
+    _, warehouse = paths_from_env()
+    with locked(StatePaths(warehouse)):
+        judged = night.gate_step(warehouse, safe(run_id), Path(built["candidate"]), built["inputs"])
+    print(judged.verdict())
+    if judged.blocked:
+        raise GateBlocked(judged.verdict())
+    return {**built, "warnings": len(judged.failed("warning"))}
+
+
+@reported
+def publish(judged: dict, run_id: str | None = None) -> dict:
+    _, warehouse = paths_from_env()
+    candidate = Path(judged["candidate"])
+    with locked(StatePaths(warehouse)):
+        if not candidate.exists():  # a retry after the rename: published already
+            return {"published": str(warehouse), "kept": None}
+        kept = night.publish_step(warehouse, safe(run_id), candidate, judged["inputs"])
+    print(f"published {warehouse}")
+    return {"published": str(warehouse), "kept": str(kept) if kept else None}
+
+
+def safe(run_id: str | None) -> str:
+    """An Airflow run id as a file name (a new one outside Airflow)."""
+    if not run_id:
+        return night.new_run_id()
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
