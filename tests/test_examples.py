@@ -1,5 +1,7 @@
-"""The contract's example deliveries (../shared/contracts/examples/) through a whole night, and
-what its README says the warehouse makes of them, value by value."""
+"""The contract's example deliveries through a whole night, and what its README says the
+warehouse makes of them, value by value. A copy of ../shared/contracts/examples/ lives in
+tests/fixtures/contract_examples/ (invented people, as the contract says), so that a clone alone
+runs the test; a test checks the copy still equals the contract where the contract is beside."""
 
 import shutil
 from decimal import Decimal
@@ -10,13 +12,12 @@ import pytest
 from fpa.night import load
 from fpa.paths import PROJECT_ROOT
 
-EXAMPLES = PROJECT_ROOT.parent / "shared" / "contracts" / "examples"
+EXAMPLES = PROJECT_ROOT / "tests" / "fixtures" / "contract_examples"
+CONTRACT = PROJECT_ROOT.parent / "shared" / "contracts" / "examples"
 
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
-    if not EXAMPLES.is_dir():
-        pytest.fail(f"the contract examples are expected at {EXAMPLES}")
     tmp = tmp_path_factory.mktemp("examples")
     inbox, warehouse = tmp / "inbox", tmp / "wh" / "fpa.duckdb"
     for kind in ("insurer", "reports", "targets"):
@@ -110,3 +111,11 @@ def test_every_example_file_is_loaded_whole(examples):
         ("reports", "loaded", True, 0),
         ("targets", "loaded", True, 0),
     ]
+
+
+def test_the_copy_equals_the_contract_where_it_is_beside():
+    files = sorted(p.relative_to(EXAMPLES) for p in EXAMPLES.rglob("*") if p.is_file())
+    assert len(files) == 7
+    if CONTRACT.is_dir():  # a clone on its own carries only the copy
+        assert files == sorted(p.relative_to(CONTRACT) for p in CONTRACT.rglob("*") if p.is_file())
+        assert all((EXAMPLES / f).read_bytes() == (CONTRACT / f).read_bytes() for f in files)

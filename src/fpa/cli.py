@@ -68,18 +68,20 @@ def _load(args: argparse.Namespace) -> int:
     from fpa.night import load
     from fpa.state import StateBusy
 
-    if not args.warehouse or not args.inbox:
+    if not args.warehouse or not (args.inbox or args.from_archive):
         print(
-            "fpa load: --inbox and --warehouse (or FPA_INBOX, FPA_WAREHOUSE) are needed",
+            "fpa load: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, FPA_INBOX) "
+            "are needed",
             file=sys.stderr,
         )
         return USAGE_ERROR
-    if not Path(args.inbox).is_dir():
+    if not args.from_archive and not Path(args.inbox).is_dir():
         print(f"fpa load: no inbox at {args.inbox}", file=sys.stderr)
         return USAGE_ERROR
     try:
-        result = load(Path(args.inbox), Path(args.warehouse), _say)
-    except StateBusy as e:
+        inbox = None if args.from_archive else Path(args.inbox)
+        result = load(inbox, Path(args.warehouse), _say, from_archive=args.from_archive)
+    except (StateBusy, FileNotFoundError) as e:
         print(f"fpa load: {e}", file=sys.stderr)
         return USAGE_ERROR
     print(result.summary())
@@ -172,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
         "when the gate blocked publication, 2 on a usage error.",
     )
     _add_paths(ld)
+    ld.add_argument(
+        "--from-archive",
+        action="store_true",
+        help="the backfill: rebuild the state from the landing archive beside the warehouse "
+        "(every file received, in order of arrival, no inbox needed), then build, gate and "
+        "publish",
+    )
     ld.set_defaults(run=_load)
 
     ig = sub.add_parser(

@@ -18,7 +18,7 @@ from fpa import build as dbt_build
 from fpa import gate as quality_gate
 from fpa import publish as publication
 from fpa.clock import CST
-from fpa.ingest import IngestResult, ingest
+from fpa.ingest import IngestResult, ingest, reprocess
 from fpa.paths import DBT_DIR
 from fpa.state import StatePaths, locked
 
@@ -151,15 +151,20 @@ def publish_step(warehouse: Path, run_id: str, candidate: Path, inputs: str) -> 
     return kept
 
 
-def load(inbox: Path | None, warehouse: Path, progress=None) -> NightResult:
-    """One nightly run. With inbox None, only what the state already holds is built (after a
-    blocked night, once an allow-list entry or a fix is in)."""
+def load(
+    inbox: Path | None, warehouse: Path, progress=None, from_archive: bool = False
+) -> NightResult:
+    """One nightly run. from_archive: the backfill — the state is rebuilt from the landing
+    archive alone (every file received since 2017, in order of arrival, through today's
+    parsers), then built, judged and published whatever the last publication was."""
     paths = StatePaths(warehouse)
     result = NightResult(new_run_id())
     with locked(paths):
-        if inbox is not None:
+        if from_archive:
+            result.ingest = reprocess(warehouse, progress, lock=False)
+        elif inbox is not None:
             result.ingest = ingest(inbox, warehouse, progress, lock=False)
-        if is_up_to_date(warehouse):
+        if not from_archive and is_up_to_date(warehouse):
             result.up_to_date = True
             return result
         gx_process = quality_gate.warm_up()  # imports GX while dbt builds
