@@ -38,23 +38,28 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage_error(command: str, args: argparse.Namespace) -> str | None:
+    """What is wrong with the paths of `ingest` or `load`, if anything."""
+    if not args.warehouse or not (args.inbox or args.from_archive):
+        return (
+            f"fpa {command}: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, "
+            "FPA_INBOX) are needed"
+        )
+    if not args.from_archive and not Path(args.inbox).is_dir():
+        return f"fpa {command}: no inbox at {args.inbox}"
+    return None
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from fpa.ingest import ingest, reprocess
     from fpa.state import StateBusy
 
-    if not args.warehouse or not (args.inbox or args.from_archive):
-        print(
-            "fpa ingest: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, "
-            "FPA_INBOX) are needed",
-            file=sys.stderr,
-        )
+    if problem := _usage_error("ingest", args):
+        print(problem, file=sys.stderr)
         return USAGE_ERROR
     try:
         if args.from_archive:
             result = reprocess(Path(args.warehouse), _say)
-        elif not Path(args.inbox).is_dir():
-            print(f"fpa ingest: no inbox at {args.inbox}", file=sys.stderr)
-            return USAGE_ERROR
         else:
             result = ingest(Path(args.inbox), Path(args.warehouse), _say)
     except (StateBusy, FileNotFoundError) as e:
@@ -68,15 +73,8 @@ def _load(args: argparse.Namespace) -> int:
     from fpa.night import load
     from fpa.state import StateBusy
 
-    if not args.warehouse or not (args.inbox or args.from_archive):
-        print(
-            "fpa load: --warehouse and --inbox or --from-archive (or FPA_WAREHOUSE, FPA_INBOX) "
-            "are needed",
-            file=sys.stderr,
-        )
-        return USAGE_ERROR
-    if not args.from_archive and not Path(args.inbox).is_dir():
-        print(f"fpa load: no inbox at {args.inbox}", file=sys.stderr)
+    if problem := _usage_error("load", args):
+        print(problem, file=sys.stderr)
         return USAGE_ERROR
     try:
         inbox = None if args.from_archive else Path(args.inbox)
