@@ -241,3 +241,19 @@ def test_data_docs_render_offline(clean_night):
     assert len(local) > 10 and all((docs / s).is_file() for s in local)
     # no subresource-integrity or CORS attribute: a browser refuses those on file:// pages
     assert "integrity=" not in index and "crossorigin" not in index
+
+
+def test_dbt_is_given_absolute_paths_for_a_relative_warehouse(tmp_path, monkeypatch):
+    """`fpa demo` passes demo/warehouse/fpa.duckdb: dbt would put a relative --target-path
+    under dbt/ (its project), and the build's results would not be found."""
+    from fpa.build import dbt_args, dbt_env
+
+    monkeypatch.chdir(tmp_path)
+    warehouse = Path("demo") / "warehouse" / "fpa.duckdb"
+    args = dbt_args("build", warehouse)
+    paths = [args[i + 1] for i, a in enumerate(args) if a in ("--target-path", "--log-path")]
+    assert paths == [
+        str(tmp_path / "demo/warehouse/builds/dbt/target"),
+        str(tmp_path / "demo/warehouse/builds/dbt/logs"),
+    ]
+    assert all(Path(v).is_absolute() for v in dbt_env(Path("x.duckdb"), warehouse).values())

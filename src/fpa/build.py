@@ -44,7 +44,8 @@ class BuildResult:
 
 
 def builds_dir(warehouse: Path) -> Path:
-    return warehouse.parent / "builds"
+    # absolute: dbt resolves a relative --target-path against the project, not the caller
+    return warehouse.resolve().parent / "builds"
 
 
 def dbt_env(candidate: Path, warehouse: Path) -> dict[str, str]:

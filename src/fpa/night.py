@@ -157,6 +157,9 @@ def load(
     """One nightly run. from_archive: the backfill — the state is rebuilt from the landing
     archive alone (every file received since 2017, in order of arrival, through today's
     parsers), then built, judged and published whatever the last publication was."""
+    # absolute from here on: dbt and GX resolve relative paths against folders of their own
+    warehouse = warehouse.resolve()
+    inbox = inbox.resolve() if inbox is not None else None
     paths = StatePaths(warehouse)
     result = NightResult(new_run_id())
     with locked(paths):
@@ -199,4 +202,4 @@ def rollback(warehouse: Path) -> Path:
 
 def docs_dir(warehouse: Path) -> Path:
     """Where the gate's Data Docs are rendered (beside the warehouse)."""
-    return warehouse.parent / "quality" / "docs"
+    return warehouse.resolve().parent / "quality" / "docs"

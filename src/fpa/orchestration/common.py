@@ -8,7 +8,7 @@ from pathlib import Path
 def paths_from_env() -> tuple[Path, Path]:
     """The inbox and the published file (WAREHOUSE.md: FPA_INBOX, FPA_WAREHOUSE)."""
     try:
-        return Path(os.environ["FPA_INBOX"]), Path(os.environ["FPA_WAREHOUSE"])
+        return Path(os.environ["FPA_INBOX"]).resolve(), Path(os.environ["FPA_WAREHOUSE"]).resolve()
     except KeyError as e:
         raise RuntimeError(f"{e.args[0]} is not set for the Airflow worker") from e
 
