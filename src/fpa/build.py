@@ -82,7 +82,7 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def build(warehouse: Path, run_id: str, select: list[str] | None = None) -> BuildResult:
+def build(warehouse: Path, run_id: str) -> BuildResult:
     """`dbt build` (seeds, models, data and unit tests) into builds/<run_id>.duckdb.
 
     dbt runs in its own process: dbt-duckdb keeps its database open for the life of the
@@ -96,7 +96,7 @@ def build(warehouse: Path, run_id: str, select: list[str] | None = None) -> Buil
     for stale in (workfile, workfile.with_name(workfile.name + ".wal"), candidate):
         stale.unlink(missing_ok=True)
     result = BuildResult(candidate)
-    args = dbt_args("build", warehouse) + (["--select", *select] if select else [])
+    args = dbt_args("build", warehouse)
     run_results = builds_dir(warehouse) / "dbt" / "target" / "run_results.json"
     run_results.unlink(missing_ok=True)
     started = time.monotonic()

@@ -30,7 +30,7 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 SUITES_FILE = EXPECTATIONS_DIR / "suites.yml"
 ALLOW_LIST = "allow_list.yml"  # in expectations/ and beside the warehouse
 SEVERITIES = ("blocking", "warning")
-ROWS_SHOWN = 20  # unexpected rows kept per failed expectation
+ROWS_SHOWN = 20  # unexpected rows shown (and recorded) per failed expectation
 
 
 RESULTS_DDL = """
@@ -54,6 +54,8 @@ class Check:
     success: bool
     observed: str
     description: str = ""
+    # the rows at fault, each value as `observed` writes it: what an allow-list entry matches
+    rows: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,9 +86,16 @@ class GateResult:
         return "\n".join(lines)
 
 
+def thresholds(path: Path = SUITES_FILE) -> dict[str, str]:
+    """The gate's thresholds (service levels of the feeds included: the freshness alert reads
+    them too)."""
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {k: str(v) for k, v in config.get("thresholds", {}).items()}
+
+
 def load_suites(path: Path = SUITES_FILE) -> dict:
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    thresholds = {k: str(v) for k, v in config.get("thresholds", {}).items()}
+    limits = thresholds(path)
     for suite_name, suite in config["suites"].items():
         for e in suite["expectations"]:
             if e.get("severity") not in SEVERITIES:
@@ -95,7 +104,7 @@ def load_suites(path: Path = SUITES_FILE) -> dict:
                 )
             if "unexpected_rows" in e:
                 # a threshold missing from the config is an error, not an empty string
-                e["unexpected_rows"] = Template(e["unexpected_rows"]).substitute(thresholds)
+                e["unexpected_rows"] = Template(e["unexpected_rows"]).substitute(limits)
     return config["suites"]
 
 
@@ -316,14 +325,19 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
         for r in validation.results:
             name = r.expectation_config.meta["name"]
             e = meta[(suite_name, name)]
+            rows = [
+                {k: _fmt(v) for k, v in row.items()}
+                for row in ((r.result or {}).get("details") or {}).get("unexpected_rows") or []
+            ]
             checks.append(
                 Check(
                     suite_name,
                     name,
                     e["severity"],
                     bool(r.success),
-                    _observed(r),
+                    _observed(r, rows),
                     e.get("description", ""),
+                    rows,
                 )
             )
     return checks
@@ -372,7 +386,7 @@ def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
-def _observed(r) -> str:
+def _observed(r, rows: list[dict[str, str]]) -> str:
     """What the expectation saw, readable: the rows at fault as `column=value` pairs."""
     res = r.result or {}
     info = r.exception_info or {}
@@ -381,10 +395,9 @@ def _observed(r) -> str:
     messages = {e.get("exception_message") for e in errors if e.get("raised_exception")}
     if messages:
         return "error: " + "; ".join(sorted(str(m) for m in messages))
-    rows = (res.get("details") or {}).get("unexpected_rows")
-    if rows is not None:
+    if (res.get("details") or {}).get("unexpected_rows") is not None:
         shown = "; ".join(
-            ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()) for row in rows[:ROWS_SHOWN]
+            ", ".join(f"{k}={v}" for k, v in row.items()) for row in rows[:ROWS_SHOWN]
         )
         more = f" (+{len(rows) - ROWS_SHOWN} more)" if len(rows) > ROWS_SHOWN else ""
         return f"{len(rows)} row(s): {shown}{more}" if rows else "0 rows"
@@ -409,19 +422,16 @@ def _apply_allow_list(result: GateResult, entries: list[dict]) -> None:
         for e in entries:
             if e["suite"] != c.suite or e["expectation"] != c.expectation:
                 continue
-            if not e.get("rows") or _all_rows_allowed(c.observed, e["rows"]):
+            if not e.get("rows") or _all_rows_allowed(c.rows, e["rows"]):
                 c.success = True
                 c.observed = f"allowed by {e['who']} until {e['until']} ({e['why']}): {c.observed}"
                 break
 
 
-def _all_rows_allowed(observed: str, allowed: list[dict]) -> bool:
-    """Each row at fault matches one allowed row (every key of the allowed row equal)."""
-    body = re.sub(r"^\d+ row\(s\): ", "", observed)
-    if " more)" in body:
-        return False  # not every row is in view: be strict
-    rows = [dict(kv.split("=", 1) for kv in row.split(", ")) for row in body.split("; ")]
-    return all(
+def _all_rows_allowed(rows: list[dict[str, str]], allowed: list[dict]) -> bool:
+    """Each row at fault — all of them, not only those shown — matches one allowed row (every
+    key of the allowed row equal)."""
+    return bool(rows) and all(
         any(all(row.get(k) == _fmt(v) for k, v in a.items()) for a in allowed) for row in rows
     )
 

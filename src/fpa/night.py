@@ -3,7 +3,7 @@
 The whole night holds the state lock (an flock: a killed run leaves none behind). Every step
 works on files of its own (the state database in transactions, a new candidate per run), so a
 run that fails or is killed anywhere leaves the published file as it was, and the next run
-starts over from what the state holds. Airflow's tasks call the same steps (`steps_*`).
+starts over from what the state holds. Airflow's tasks call the same steps (`*_step`).
 """
 
 import hashlib
@@ -19,7 +19,7 @@ from fpa import gate as quality_gate
 from fpa import publish as publication
 from fpa.clock import CST
 from fpa.ingest import IngestResult, ingest, reprocess
-from fpa.paths import DBT_DIR
+from fpa.paths import DBT_DIR, PROJECT_ROOT
 from fpa.state import StatePaths, locked
 
 PUBLISHED = 0
@@ -85,10 +85,15 @@ def inputs_digest(paths: StatePaths) -> str:
     for folder in ("models", "macros", "tests", "seeds"):
         code += sorted((DBT_DIR / folder).rglob("*.*"))
     code += [quality_gate.SUITES_FILE, quality_gate.EXPECTATIONS_DIR / quality_gate.ALLOW_LIST]
-    code.append(paths.warehouse.parent / quality_gate.ALLOW_LIST)
-    for f in code:
+    # named by where they sit, not by absolute path: a checkout or a warehouse folder moved to
+    # another machine has the same inputs
+    named = [(f.relative_to(PROJECT_ROOT).as_posix(), f) for f in code]
+    named.append(
+        ("<warehouse>/" + quality_gate.ALLOW_LIST, paths.warehouse.parent / quality_gate.ALLOW_LIST)
+    )
+    for name, f in named:
         if f.is_file():
-            h.update(str(f).encode() + f.read_bytes())
+            h.update(name.encode() + f.read_bytes())
     return h.hexdigest()
 
 
@@ -115,22 +120,20 @@ def log_publication(paths: StatePaths, run_id: str, action: str, inputs: str, de
         con.execute("CHECKPOINT")
 
 
-def is_up_to_date(warehouse: Path) -> bool:
+def is_up_to_date(warehouse: Path, inputs: str) -> bool:
     """Published, and nothing new since: a rebuild would publish the same thing."""
-    paths = StatePaths(warehouse)
-    return warehouse.exists() and last_published_inputs(paths) == inputs_digest(paths)
+    return warehouse.exists() and last_published_inputs(StatePaths(warehouse)) == inputs
 
 
-def build_step(warehouse: Path, run_id: str) -> tuple[dbt_build.BuildResult, str]:
-    """The candidate, and the digest of the inputs it was built from. The caller holds the
+def build_step(warehouse: Path, run_id: str, inputs: str) -> dbt_build.BuildResult:
+    """The candidate built from the inputs whose digest is `inputs`. The caller holds the
     state lock."""
     paths = StatePaths(warehouse)
-    inputs = inputs_digest(paths)
     publication.sweep_builds(dbt_build.builds_dir(warehouse))
     built = dbt_build.build(warehouse, run_id)
     if not built.success:
         log_publication(paths, run_id, "blocked", inputs, "dbt build failed")
-    return built, inputs
+    return built
 
 
 def gate_step(
@@ -167,12 +170,13 @@ def load(
             result.ingest = reprocess(warehouse, progress, lock=False)
         elif inbox is not None:
             result.ingest = ingest(inbox, warehouse, progress, lock=False)
-        if not from_archive and is_up_to_date(warehouse):
+        inputs = inputs_digest(paths)
+        if not from_archive and is_up_to_date(warehouse, inputs):
             result.up_to_date = True
             return result
         gx_process = quality_gate.warm_up()  # imports GX while dbt builds
         try:
-            result.build, inputs = build_step(warehouse, result.run_id)
+            result.build = build_step(warehouse, result.run_id, inputs)
             if not result.build.success:
                 return result
             result.gate = gate_step(

@@ -36,25 +36,26 @@ def on_failure():
     )
 
 
-# service levels of the sources (contracts; issue: insurer 36 h, reports by the 10th)
-INSURER_SLA_HOURS = 36
-REPORT_DUE_DAY = 10
-
-
 class StaleFeed(RuntimeError):
     pass
 
 
 @reported
 def check_freshness() -> dict:
-    """Fails (and so alerts) when a feed is later than its service level."""
+    """Fails (and so alerts) when a feed is later than its service level: the insurer's newest
+    extract older than `insurer_sla_hours`, a city whose report for last month is not in by
+    `report_due_day` (both in expectations/suites.yml, which the gate's warnings use too)."""
     from datetime import datetime, timedelta
 
     import duckdb
 
+    from fpa import reference
     from fpa.clock import CST
+    from fpa.gate import thresholds
     from fpa.state import StatePaths
 
+    limits = thresholds()
+    sla_hours, due_day = int(limits["insurer_sla_hours"]), int(limits["report_due_day"])
     _, warehouse = paths_from_env()
     now = datetime.now(CST)
     with duckdb.connect(str(StatePaths(warehouse).db), read_only=True) as con:
@@ -64,23 +65,30 @@ def check_freshness() -> dict:
                 "WHERE status = 'loaded' GROUP BY source"
             ).fetchall()
         )
-        report_month = con.execute("SELECT max(month) FROM raw.reports").fetchone()[0]
+        report_months = dict(
+            con.execute("SELECT city_code, max(month) FROM raw.reports GROUP BY ALL").fetchall()
+        )
     late = []
     for source in ("insurer_policy", "insurer_claim"):
         at = newest.get(source)
         hours = None if at is None else (now - at).total_seconds() / 3600
-        if hours is None or hours > INSURER_SLA_HOURS:
+        if hours is None or hours > sla_hours:
             when = "never" if at is None else f"{at.astimezone(CST):%Y-%m-%d %H:%M} CST"
             late.append(
                 f"{source}: newest file {when} ({hours or float('inf'):.0f} h ago, "
-                f"service level {INSURER_SLA_HOURS} h)"
+                f"service level {sla_hours} h)"
             )
-    due = (now - timedelta(days=REPORT_DUE_DAY)).date().replace(day=1)
+    due = (now - timedelta(days=due_day)).date().replace(day=1)
     expected = (due - timedelta(days=1)).replace(day=1)  # the month whose report is due
-    if report_month is None or report_month < expected:
+    behind: dict[str, list[str]] = {}  # newest month received -> cities, per city
+    for city in reference.cities():
+        newest_month = report_months.get(city.code)
+        if newest_month is None or newest_month < expected:
+            behind.setdefault(str(newest_month or "none"), []).append(city.name)
+    for newest_month, cities in sorted(behind.items()):
         late.append(
-            f"reports: newest month {report_month}, {expected:%Y-%m} was due by the "
-            f"{REPORT_DUE_DAY}th"
+            f"reports: newest month {newest_month} for {len(cities)} cities "
+            f"({', '.join(cities)}), {expected:%Y-%m} was due by the {due_day}th"
         )
     if late:
         raise StaleFeed("late feeds: " + "; ".join(late))

@@ -34,11 +34,13 @@ def land_and_parse() -> dict:
     }
 
 
+@reported
 def needs_build() -> bool:
     """False when nothing is new since the last publication: the rest of the night is skipped."""
     _, warehouse = paths_from_env()
-    with locked(StatePaths(warehouse)):
-        up_to_date = night.is_up_to_date(warehouse)
+    paths = StatePaths(warehouse)
+    with locked(paths):
+        up_to_date = night.is_up_to_date(warehouse, night.inputs_digest(paths))
     print("nothing new since the last publication" if up_to_date else "new inputs: building")
     return not up_to_date
 
@@ -47,8 +49,10 @@ def needs_build() -> bool:
 def build(run_id: str | None = None) -> dict:
     """`run_id`: Airflow passes the DAG run's id (a context key)."""
     _, warehouse = paths_from_env()
-    with locked(StatePaths(warehouse)):
-        built, inputs = night.build_step(warehouse, safe(run_id))
+    paths = StatePaths(warehouse)
+    with locked(paths):
+        inputs = night.inputs_digest(paths)
+        built = night.build_step(warehouse, safe(run_id), inputs)
     print(built.summary())
     if not built.success:
         raise BuildFailed("dbt build failed: " + "; ".join(built.failures[:10]))
