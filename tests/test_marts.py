@@ -155,7 +155,7 @@ def test_the_build_ran_every_model_and_test(small_night):
     nodes = collections.Counter()
     for (kind, status), n in result.build.nodes.items():
         nodes[kind, status] += n
-    assert nodes["model", "success"] == 22
+    assert nodes["model", "success"] == 23
     assert nodes["unit_test", "success"] + nodes["unit_test", "pass"] >= 5
     assert not [k for k in nodes if k[1] in ("error", "fail")]
 
@@ -196,7 +196,7 @@ def test_docs_generate_describes_every_mart(small_night):
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["schema"] == "marts"
     }
-    assert set(marts) == {*KEYS, "load_audit", "quarantine"}
+    assert set(marts) == {*KEYS, "load_audit", "quarantine", "insurance_area_year"}
     undocumented = [
         (name, c)
         for name, n in marts.items()
@@ -206,7 +206,9 @@ def test_docs_generate_describes_every_mart(small_night):
     assert undocumented == [] and all(n["description"] for n in marts.values())
     assert "承保件数" in marts["insurance_city_year"]["columns"]["policies"]["description"]
     exposures = {e["name"] for e in manifest["exposures"].values()}
-    assert exposures == {"insurance_dashboard", "activities_dashboard", "quality_dashboard"}
+    assert exposures == {
+        f"{d}_dashboard" for d in ("insurance", "activities", "training", "quality", "overview")
+    }
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.fpa.insurance_city_year" in catalog["nodes"]
 
@@ -234,3 +236,66 @@ def test_the_backfill_from_the_archive_publishes_the_same_marts(small_night, tmp
                 a.execute(f"SELECT * FROM marts.{table} {order}").fetchall()
                 == b.execute(f"SELECT * FROM marts.{table} {order}").fetchall()
             ), table
+
+
+def test_the_area_table_adds_the_province_and_the_counties_yoy(small_inbox, small_night):
+    """marts.insurance_area_year (the dashboards' table): its city rows are the city mart, its
+    province row the sum of the truth's cities (persons are keyed by county, so they add up in
+    the generator), the province's completion rate units / the sum of the cities' targets, and
+    each county's yoy its units minus the year before."""
+    warehouse, _ = small_night
+    cities = read_truth(small_inbox, "insurance_city_year")
+    counties = read_truth(small_inbox, "insurance_county_year")
+    want: dict[tuple, dict] = {}
+    for r in cities:
+        p = want.setdefault((int(r["year"]), r["product_code"]), collections.Counter())
+        for c in ("policies", "units", "insured_persons", "claims_settled"):
+            p[c] += int(r[c])
+        for c in ("premium_yuan", "claims_paid_yuan"):
+            p[c] += Decimal(r[c])
+        p["target_units"] += int(r["target_units"] or 0)
+    with published(warehouse) as con:
+        got = con.execute(
+            "SELECT year, product_code, policies, units, insured_persons, claims_settled, "
+            "premium_yuan, claims_paid_yuan, target_units, completion_rate, yoy_units, "
+            "area_code, area_name, city_code FROM marts.insurance_area_year "
+            "WHERE area_level = 'province' ORDER BY product_code, year"
+        ).fetchall()
+        county_yoy = dict(
+            ((y, p, c), yoy)
+            for y, p, c, yoy in con.execute(
+                "SELECT year, product_code, county_code, yoy_units FROM "
+                "marts.insurance_area_year WHERE area_level = 'county'"
+            ).fetchall()
+        )
+        city_rows = con.execute(
+            "SELECT count(*) FROM marts.insurance_area_year a JOIN marts.insurance_city_year c "
+            "USING (year, product_code, city_code) WHERE a.area_level = 'city' "
+            "AND a.units = c.units AND a.completion_rate IS NOT DISTINCT FROM c.completion_rate "
+            "AND a.yoy_units IS NOT DISTINCT FROM c.yoy_units AND a.area_name = c.city_name"
+        ).fetchone()[0]
+    assert len(got) == len(want) == 8 * 3
+    assert city_rows == len(cities)
+    prev_units: dict[str, int] = {}
+    for row in got:
+        year, product, *values = row
+        w = want[(year, product)]
+        assert values[:6] == [
+            w["policies"],
+            w["units"],
+            w["insured_persons"],
+            w["claims_settled"],
+            w["premium_yuan"],
+            w["claims_paid_yuan"],
+        ]
+        target = w["target_units"] or None
+        assert values[6] == target
+        assert values[7] == (pytest.approx(w["units"] / target) if target else None)
+        assert values[8] == (w["units"] - prev_units[product] if product in prev_units else None)
+        assert values[9:] == ["450000", "广西壮族自治区", None]
+        prev_units[product] = w["units"]
+    by_county = {(int(r["year"]), r["product_code"], r["county_code"]): r for r in counties}
+    for (year, product, county), r in by_county.items():
+        before = by_county.get((year - 1, product, county))
+        want_yoy = int(r["units"]) - int(before["units"]) if before else None
+        assert county_yoy[(year, product, county)] == want_yoy

@@ -1,5 +1,5 @@
--- The insurance KPIs of KPIS.md, each written once, at both grains (county and city) in one
--- GROUPING SETS pass, on the full grid of year x product x area: counts and sums are 0 where
+-- The insurance KPIs of KPIS.md, each written once, at the three grains (county, city and the
+-- province, whose distinct persons cannot be summed from its cities) in one GROUPING SETS pass, on the full grid of year x product x area: counts and sums are 0 where
 -- nothing happened, loss_ratio NULL where the premium is 0. A table (in the working schema,
 -- dropped before publication): two marts, a test and the calendar read it, and a view would
 -- aggregate every policy four times.
@@ -62,7 +62,9 @@ kpis as (
         sum(paid_yuan) filter (where fact = 'claim') as claims_paid_yuan
     from facts
     group by grouping sets (  -- noqa: PRS
-        (year, product_code, city_code, county_code), (year, product_code, city_code)
+        (year, product_code, city_code, county_code),
+        (year, product_code, city_code),
+        (year, product_code)
     )
 ),
 
@@ -89,6 +91,14 @@ grid as (
     from years as y
     cross join {{ ref('products') }} as pr
     cross join {{ ref('regions_cities') }} as ci
+    union all
+    select
+        y.year,
+        pr.product_code,
+        null as city_code,
+        null as county_code
+    from years as y
+    cross join {{ ref('products') }} as pr
 ),
 
 filled as (
@@ -97,7 +107,11 @@ filled as (
         g.product_code,
         g.city_code,
         g.county_code,
-        case when g.county_code is null then 'city' else 'county' end as area_level,
+        case
+            when g.county_code is not null then 'county'
+            when g.city_code is not null then 'city'
+            else 'province'
+        end as area_level,
         cast(coalesce(k.policies, 0) as bigint) as policies,
         cast(coalesce(k.units, 0) as bigint) as units,
         cast(coalesce(k.premium_yuan, 0) as decimal(18, 2)) as premium_yuan,
@@ -109,7 +123,7 @@ filled as (
         on
             g.year = k.year
             and g.product_code = k.product_code
-            and g.city_code = k.city_code
+            and g.city_code is not distinct from k.city_code
             and g.county_code is not distinct from k.county_code
 )
 
