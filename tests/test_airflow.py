@@ -3,7 +3,6 @@ it imports cleanly, runs end to end and publishes exactly the truth, and a stale
 alert to a real SMTP server on loopback."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,24 +14,9 @@ import pytest
 from conftest import read_truth
 from test_marts import KEYS, same, text
 
-from fpa.paths import PROJECT_ROOT
+from fpa.orchestration.local import airflow_env, airflow_executable
 
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def airflow_env(home: Path, **extra: str) -> dict:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "DO_NOT_TRACK": "1",
-        **extra,
-    }
+AIRFLOW = airflow_executable()
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +59,7 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     ]
     assert nightly["schedule"] == "0 2 * * *" and nightly["tz"] == "Asia/Shanghai"
     assert nightly["catchup"] is False and nightly["max_active_runs"] == 1
-    assert set(bag["dags"]) == {"fpa_nightly", "fpa_freshness"}
+    assert set(bag["dags"]) == {"fpa_nightly", "fpa_freshness", "fpa_superset_refresh"}
     print(f"DagBag parse: {bag['seconds']:.2f} s")
 
 

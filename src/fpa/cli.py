@@ -107,18 +107,60 @@ def _say(m: str) -> None:
     print(m, file=sys.stderr, flush=True)
 
 
-def _not_yet(issue: str):
-    def run(args: argparse.Namespace) -> int:
-        print(f"fpa {args.command}: not built yet ({issue}); nothing was changed.", file=sys.stderr)
-        return USAGE_ERROR
+def _add_superset_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    p.add_argument(
+        "--home",
+        default=os.environ.get("FPA_SUPERSET_HOME"),
+        help="Superset's metadata, cache and keys (default: $FPA_SUPERSET_HOME or ./demo/superset)",
+    )
 
-    return run
+
+def _superset_sync(args: argparse.Namespace) -> int:
+    from fpa.dashboards.service import SupersetError, default_home, sync
+
+    if not args.warehouse:
+        print("fpa superset sync: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+        return USAGE_ERROR
+    home = Path(args.home).resolve() if args.home else default_home()
+    try:
+        done = sync(Path(args.warehouse), home)
+    except SupersetError as e:
+        print(f"fpa superset sync: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"superset ({home}): database {args.warehouse}, {len(done['datasets'])} datasets, "
+        f"{len(done['charts'])} charts, dashboards {', '.join(done['dashboards'])}"
+    )
+    return 0
+
+
+def _superset_bundle(args: argparse.Namespace) -> int:
+    from fpa.dashboards.bundle import BUNDLE_DIR, write
+
+    print(f"{len(write())} files in {BUNDLE_DIR}")
+    return 0
+
+
+def _superset_refresh(args: argparse.Namespace) -> int:
+    from fpa.dashboards.service import SupersetError, default_home, refresh
+
+    home = Path(args.home).resolve() if args.home else default_home()
+    try:
+        done = refresh(home, args.url)
+    except SupersetError as e:
+        print(f"fpa superset refresh: {e}", file=sys.stderr)
+        return 1
+    print(f"superset ({home}): {done}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     from fpa.demo import run_demo
 
-    return run_demo(Path(args.dir), args.scale)
+    return run_demo(Path(args.dir), args.scale, serve=not args.no_serve)
 
 
 def _add_paths(p: argparse.ArgumentParser) -> None:
@@ -216,17 +258,36 @@ def parser() -> argparse.ArgumentParser:
         help="create or update the database, datasets, charts, "
         "dashboards and roles from superset/ (idempotent)",
         description="Create or update Superset's database connection, "
-        "datasets, charts, dashboards and roles from superset/.",
+        "datasets, charts, dashboards, roles and row-level security from the bundle in "
+        "superset/bundle/ (a second sync changes nothing; an edited chart is updated).",
     )
-    sync.set_defaults(run=_not_yet("the Superset issue"))
+    _add_superset_paths(sync)
+    sync.set_defaults(run=_superset_sync)
+    bd = ssub.add_parser(
+        "bundle",
+        help="regenerate superset/bundle/ from src/fpa/dashboards/spec.py and the marts' dbt meta",
+    )
+    bd.set_defaults(run=_superset_bundle)
+    rf = ssub.add_parser(
+        "refresh",
+        help="after a publication: clear the chart-data cache and warm every chart",
+    )
+    _add_superset_paths(rf)
+    rf.add_argument("--url", default=os.environ.get("FPA_SUPERSET_URL"), help="Superset to warm")
+    rf.set_defaults(run=_superset_refresh)
 
     dm = sub.add_parser(
         "demo",
         help="the whole system on this machine, embedded defaults",
-        description="Run the system on this machine with embedded defaults. "
-        "Today: writes the calibrated sample inbox and shows the figures the "
-        "warehouse will publish from it; the nightly load, Superset and "
-        "Airflow join as their issues land.",
+        description="Run the system on this machine with embedded defaults: write (or "
+        "reuse) the calibrated sample inbox, load it into ./demo/warehouse, show the headline "
+        "figures beside the truth, sync Superset, then serve Superset and Airflow on 127.0.0.1 "
+        "until Ctrl-C.",
+    )
+    dm.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="stop after the load and the Superset sync (start no server)",
     )
     dm.add_argument("--dir", default="demo", help="working folder (default: ./demo)")
     dm.add_argument(

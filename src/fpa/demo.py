@@ -1,9 +1,10 @@
 """`fpa demo`: the system on this machine with embedded defaults.
 
-What runs today: the calibrated sample inbox is written, a nightly load (`fpa load`'s function)
-publishes the warehouse from it, and the headline figures are read back from the published
-file beside what the generator's truth says they must be. Superset and Airflow join here as
-their issues land.
+The calibrated sample inbox is written (or reused), a nightly load (`fpa load`'s function)
+publishes the warehouse from it, the headline figures are read back from the published file
+beside what the generator's truth says they must be, Superset is synced (dashboards, roles, one
+demo user per role) and then, unless --no-serve, Superset and Airflow run on 127.0.0.1 until
+Ctrl-C, with one fpa_nightly run triggered so the DAG shows green.
 """
 
 import csv
@@ -95,7 +96,7 @@ def _existing(inbox: Path, scale: str) -> dict | None:
     return {**summary, "truth_dir": str(truth)}
 
 
-def run_demo(workdir: Path, scale: str) -> int:
+def run_demo(workdir: Path, scale: str, serve: bool = True) -> int:
     t0 = time.monotonic()
     inbox = workdir / "inbox"
     summary = _existing(inbox, scale)
@@ -129,5 +130,99 @@ def run_demo(workdir: Path, scale: str) -> int:
             want = f"{float(want):.4f}"
         print(f"  {what}: {_published(warehouse, table, where, column)} | {want}")
     print(f"\nquality report (Great Expectations Data Docs): {docs_dir(warehouse) / 'index.html'}")
-    print("Not running yet: Superset and Airflow; each joins this command when its issue lands.")
-    return night.exit_code
+    if night.exit_code != 0:
+        return night.exit_code
+    users = _superset(workdir, warehouse)
+    if not serve:
+        print("\n--no-serve: Superset and Airflow not started (run `fpa demo` to start them)")
+        return 0
+    return _serve(workdir, inbox, warehouse, users)
+
+
+def demo_users(home: Path) -> list:
+    """One user per role, passwords made once for this demo and kept beside Superset's files."""
+    import secrets
+
+    from fpa.dashboards.provision import ENGINEER, LEADERSHIP, city_role
+    from fpa.dashboards.service import DemoUser
+
+    path = home / "demo_users.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    wanted = [
+        ("leader", LEADERSHIP, "领导：所有看板，无 SQL Lab"),
+        ("engineer", ENGINEER, "数据工程师：看板 + SQL Lab（只读）"),
+        ("hechi", city_role("451200"), "河池市：只看河池市的行"),
+    ]
+    users = [
+        DemoUser(name, saved.get(name) or secrets.token_urlsafe(9), role, what)
+        for name, role, what in wanted
+    ]
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({u.username: u.password for u in users}), encoding="utf-8")
+    path.chmod(0o600)
+    return users
+
+
+def _superset(workdir: Path, warehouse: Path) -> list:
+    from fpa.dashboards.service import sync
+
+    home = (workdir / "superset").resolve()
+    users = demo_users(home)
+    t = time.monotonic()
+    done = sync(warehouse, home, users)
+    print(
+        f"\nfpa superset sync ({time.monotonic() - t:.0f} s): {len(done['charts'])} charts on "
+        f"{len(done['dashboards'])} dashboards, roles and row-level security, in {home}"
+    )
+    return users
+
+
+def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list) -> int:
+    import signal
+    import subprocess
+
+    from fpa.dashboards import service
+    from fpa.orchestration import local
+
+    home = (workdir / "superset").resolve()
+    airflow_home = (workdir / "airflow").resolve()
+    superset_url = f"http://127.0.0.1:{service.DEFAULT_PORT}"
+    print("\nstarting Superset and Airflow on 127.0.0.1 (Ctrl-C stops both) ...")
+    superset = service.serve(home, service.DEFAULT_PORT)
+    airflow = local.standalone(
+        airflow_home,
+        FPA_INBOX=str(inbox.resolve()),
+        FPA_WAREHOUSE=str(warehouse.resolve()),
+        FPA_SUPERSET_HOME=str(home),
+        FPA_SUPERSET_URL=superset_url,
+    )
+    try:
+        airflow_url = f"http://127.0.0.1:{local.DEFAULT_PORT}"
+        service.wait_healthy(airflow_url + "/api/v2/monitor", airflow, timeout=300)
+        env = local.airflow_env(airflow_home)
+        for _ in range(60):  # the DAG processor parses dags/ shortly after the start
+            trig = subprocess.run(
+                [local.airflow_executable(), "dags", "trigger", "fpa_nightly"],
+                env=env, capture_output=True, text=True,
+            )  # fmt: skip
+            if trig.returncode == 0:
+                break
+            time.sleep(5)
+        print(f"\nSuperset  {superset_url}/superset/dashboard/insurance/")
+        print(f"  admin / {service.admin_password(home)}")
+        for u in users:
+            print(f"  {u.username} / {u.password}   ({u.what})")
+        print(f"Airflow   {airflow_url}/dags/fpa_nightly  (one run triggered)")
+        print(f"  admin / {local.admin_password(airflow_home) or '(see standalone.log)'}")
+        print("\nCtrl-C stops both.")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop(superset)
+        service.stop(airflow)
+    return 0

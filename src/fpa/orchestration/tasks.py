@@ -87,3 +87,20 @@ def safe(run_id: str | None) -> str:
     if not run_id:
         return night.new_run_id()
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+@reported
+def refresh_superset() -> dict:
+    """The warehouse asset changed: Superset's cached chart data is of the previous file.
+    Clears it and, when FPA_SUPERSET_URL answers, computes every chart again. Skipped where no
+    Superset is configured (FPA_SUPERSET_HOME unset)."""
+    import os
+
+    from airflow.exceptions import AirflowSkipException
+
+    from fpa.dashboards.service import refresh
+
+    home = os.environ.get("FPA_SUPERSET_HOME")
+    if not home:
+        raise AirflowSkipException("no Superset configured (FPA_SUPERSET_HOME is not set)")
+    return refresh(Path(home), os.environ.get("FPA_SUPERSET_URL"))

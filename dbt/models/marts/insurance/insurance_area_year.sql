@@ -59,7 +59,9 @@ select
     -- 同比增减: NULL for the first year the warehouse holds
     cast(a.units - lag(a.units) over (
         partition by a.product_code, a.area_code order by a.year
-    ) as bigint) as yoy_units
+    ) as bigint) as yoy_units,
+    -- the dashboards show the newest year the warehouse holds until a year is chosen
+    a.year = max(a.year) over () as is_newest_year
 from areas as a
 inner join {{ ref('products') }} as p using (product_code)
 left join {{ ref('regions_cities') }} as ci on a.city_code = ci.city_code

@@ -1,0 +1,350 @@
+"""What leadership sees, written once: the datasets, charts and dashboards of Superset.
+
+`fpa superset bundle` turns this into the import bundle of YAML under superset/bundle/ (the
+reviewed, versioned artefact); `fpa superset sync` applies that bundle. Metrics are not defined
+here: each dataset takes the `meta.superset.metrics` of its dbt mart, so a KPI has one
+definition, in dbt. Virtual datasets only add labels (names of cities and counties, the year).
+"""
+
+from dataclasses import dataclass, field
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # Superset's table_name: the mart's name, or the virtual dataset's
+    mart: str  # the dbt model whose columns and metrics it carries
+    sql: str | None = None  # a virtual dataset's query (labels only, no KPI)
+    extra_columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, 中文) the sql adds
+    description: str = ""
+
+
+NAMES = """
+    JOIN ref.regions_cities AS ci USING (city_code)
+    LEFT JOIN ref.regions_counties AS co USING (county_code)"""
+
+DATASETS = [
+    Dataset(
+        "insurance_area_year",
+        "insurance_area_year",
+        description="保险业务：全区、各市、各县区，按年度、险种",
+    ),
+    Dataset(
+        "insurance_province_recent",
+        "insurance_area_year",
+        sql="SELECT * FROM marts.insurance_area_year\nWHERE area_level = 'province' "
+        "AND year >= (SELECT max(year) - 1 FROM marts.insurance_area_year)",
+        description="全区保险指标：本年与上年",
+    ),
+    Dataset(
+        "activities_named",
+        "activities_monthly",
+        sql="SELECT a.*, CAST(year(a.month) AS INTEGER) AS year, ci.city_name, "
+        "coalesce(co.county_name, '市本级') AS county_name,\n"
+        # 本年与上年 of 项目概览: the newest year the warehouse holds and the one before
+        "year(a.month) >= (SELECT max(year(month)) - 1 FROM marts.activities_monthly) "
+        "AS this_or_last_year,\n"
+        "year(a.month) = (SELECT max(year(month)) FROM marts.activities_monthly) "
+        "AS is_newest_year\n"
+        "FROM marts.activities_monthly AS a" + NAMES,
+        extra_columns=(
+            ("year", "INTEGER", "年度"),
+            ("city_name", "VARCHAR", "市"),
+            ("county_name", "VARCHAR", "县（市、区）"),
+            ("this_or_last_year", "BOOLEAN", "本年或上年"),
+            ("is_newest_year", "BOOLEAN", "最新年度"),
+        ),
+        description="活动开展：月度、市县、活动类型、所属项目",
+    ),
+    Dataset(
+        "training_named",
+        "training_monthly",
+        sql="SELECT t.*, CAST(year(t.month) AS INTEGER) AS year, ci.city_name, "
+        "coalesce(co.county_name, '市本级') AS county_name,\n"
+        "year(t.month) = (SELECT max(year(month)) FROM marts.training_monthly) "
+        "AS is_newest_year\n"
+        "FROM marts.training_monthly AS t" + NAMES,
+        extra_columns=(
+            ("year", "INTEGER", "年度"),
+            ("city_name", "VARCHAR", "市"),
+            ("county_name", "VARCHAR", "县（市、区）"),
+            ("is_newest_year", "BOOLEAN", "最新年度"),
+        ),
+        description="培训：月度、市县、培训对象、培训方式",
+    ),
+    Dataset(
+        "load_audit_nightly",
+        "load_audit",
+        sql="SELECT *, CAST(received_at AT TIME ZONE 'Asia/Shanghai' AS DATE) AS night "
+        "FROM marts.load_audit",
+        extra_columns=(("night", "DATE", "接收日期"),),
+        description="每个接收文件一行：来源、状态、原因、行数",
+    ),
+    Dataset("quarantine", "quarantine", description="隔离行：来源、文件、原因"),
+    Dataset(
+        "report_completeness_named",
+        "report_completeness",
+        sql="SELECT *, CAST(year(month) AS INTEGER) AS year, strftime(month, '%Y-%m') AS "
+        "month_label,\nyear(month) = (SELECT max(year(month)) FROM marts.report_completeness) "
+        "AS is_newest_year\nFROM marts.report_completeness",
+        extra_columns=(
+            ("year", "INTEGER", "年度"),
+            ("month_label", "VARCHAR", "月份"),
+            ("is_newest_year", "BOOLEAN", "最新年度"),
+        ),
+        description="各市月报报送情况（市 × 月）",
+    ),
+    Dataset(
+        "quality_latest",
+        "quality_results",
+        sql="SELECT * FROM marts.quality_results\n"
+        "WHERE run_id = (SELECT run_id FROM marts.quality_results ORDER BY run_at DESC LIMIT 1)",
+        description="质量闸门最近一次运行的每条检查",
+    ),
+]
+
+# --- charts -----------------------------------------------------------------------------------
+
+# The insurance big numbers read one row: the chosen city's, or the province's when no city is
+# chosen (the dashboard's 市 filter adds city_name IN (...) itself). A city's viewer, whose
+# row-level filter hides the province, gets their city's row.
+ONE_AREA = (
+    "area_level = {% if filter_values('city_name') or current_user_rls_rules() %}'city'"
+    "{% else %}'province'{% endif %}"
+)
+
+
+NEWEST_UNLESS_CHOSEN = "{% if filter_values('year') %}TRUE{% else %}is_newest_year{% endif %}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str  # stable id (its uuid derives from it)
+    title: str
+    dataset: str
+    viz: str  # big_number_total, bar, line, pie, table, pivot, heatmap
+    metrics: tuple[str, ...]
+    x: str | None = None  # x axis (bar, line, heatmap)
+    groupby: tuple[str, ...] = ()  # series, table rows, pivot rows, heatmap y
+    columns: tuple[str, ...] = ()  # pivot columns; a raw table's columns
+    where: str = ""  # a custom SQL filter of the chart itself
+    unit: str = ""  # the big number's subtitle
+    fmt: str | None = None  # the axis' or big number's format; default: the first metric's
+    width: int = 4
+    height: int = 50
+    order_by: str | None = None
+    row_limit: int = 10000
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    column: str
+    dataset: str
+    required: bool = False
+    # a year filter left empty means the newest year: each chart in its scope carries
+    # NEWEST_UNLESS_CHOSEN (Superset's "first item by default" is only applied on a click)
+    newest_by_default: bool = False
+    default: str | None = None
+    excluded: tuple[str, ...] = ()  # chart keys it does not apply to
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    slug: str
+    title: str
+    rows: list[list[Chart]]
+    filters: list[Filter] = field(default_factory=list)
+
+
+def _ins(key, title, viz, metrics, **kw) -> Chart:
+    return Chart(key, title, "insurance_area_year", viz, tuple(metrics), **kw)
+
+
+INSURANCE = Dashboard(
+    "insurance",
+    "计生家庭保险",
+    rows=[
+        [
+            _ins("ins_units", "承保份数", "big_number_total", ["units_wan"], where=ONE_AREA,
+                 unit="万份", width=3),
+            _ins("ins_premium", "保费收入", "big_number_total", ["premium_wan_yuan"],
+                 where=ONE_AREA, unit="万元", width=3),
+            _ins("ins_completion", "任务完成率", "big_number_total", ["completion_rate"],
+                 where=ONE_AREA, unit="承保份数 / 指导性任务数", width=3),
+            _ins("ins_loss_ratio", "赔付率", "big_number_total", ["loss_ratio"],
+                 where=ONE_AREA, unit="理赔金额 / 保费收入", width=3),
+        ],
+        [
+            _ins("ins_units_by_city", "各市承保份数与指导性任务（万份）", "bar",
+                 ["units_wan", "target_wan"], x="area_name", where="area_level = 'city'",
+                 width=6, order_by="units_wan"),
+            _ins("ins_trend", "历年承保份数（万份，按险种）", "line", ["units_wan"], x="year",
+                 groupby=("product_name",), where=ONE_AREA, width=6),
+        ],
+        [
+            _ins("ins_counties", "县区明细", "table",
+                 ["units_wan", "yoy_units_wan", "premium_wan_yuan", "claims_settled",
+                  "claims_paid_wan_yuan", "loss_ratio"],
+                 groupby=("city_name", "area_name"), where="area_level = 'county'",
+                 width=12, height=80, order_by="units_wan"),
+        ],
+    ],
+    filters=[
+        Filter("年度", "year", "insurance_area_year", newest_by_default=True,
+               excluded=("ins_trend",)),
+        Filter("险种", "product_name", "insurance_area_year", required=True,
+               default="计生家庭关爱保险", excluded=("ins_trend",)),
+        Filter("市", "city_name", "insurance_area_year", excluded=("ins_units_by_city",)),
+    ],
+)  # fmt: skip
+
+
+def _act(key, title, viz, metrics, **kw) -> Chart:
+    return Chart(key, title, "activities_named", viz, tuple(metrics), **kw)
+
+
+ACTIVITIES = Dashboard(
+    "activities",
+    "活动开展",
+    rows=[
+        [
+            _act("act_count", "活动场次", "big_number_total", ["activities"], unit="场", width=3),
+            _act("act_participants", "参与人数", "big_number_total", ["participants"],
+                 unit="人", width=3),
+            _act("act_funds", "投入经费", "big_number_total", ["funds_wan_yuan"], unit="万元",
+                 width=3),
+            _act("act_approx", "约数占比", "big_number_total", ["approx_share"],
+                 unit="参与人数中来自“余、多、约”等约数的比例", width=3),
+        ],
+        [
+            _act("act_by_month", "每月活动场次与参与人数", "bar", ["activities", "participants"],
+                 x="month", width=12),
+        ],
+        [
+            _act("act_by_type", "按活动类型", "bar", ["activities", "participants"],
+                 x="activity_type", width=6, order_by="activities"),
+            _act("act_by_project", "按所属项目（参与人数）", "pie", ["participants"],
+                 groupby=("project",), width=6),
+        ],
+        [
+            _act("act_by_city", "各市活动场次", "bar", ["activities"], x="city_name", width=12,
+                 order_by="activities"),
+        ],
+        [
+            _act("act_counties", "县区明细", "table",
+                 ["activities", "participants", "service_visits", "materials",
+                  "funds_wan_yuan", "approx_share"],
+                 groupby=("city_name", "county_name"), width=12, height=80,
+                 order_by="activities"),
+        ],
+    ],
+    filters=[
+        Filter("年度", "year", "activities_named", newest_by_default=True,
+               excluded=()),
+        Filter("市", "city_name", "activities_named", excluded=("act_by_city",)),
+        Filter("所属项目", "project", "activities_named", excluded=("act_by_project",)),
+    ],
+)  # fmt: skip
+
+
+def _trn(key, title, viz, metrics, **kw) -> Chart:
+    return Chart(key, title, "training_named", viz, tuple(metrics), **kw)
+
+
+TRAINING = Dashboard(
+    "training",
+    "培训",
+    rows=[
+        [
+            _trn("trn_courses", "培训班次", "big_number_total", ["courses"], unit="期",
+                 width=4),
+            _trn("trn_trainees", "培训人次", "big_number_total", ["trainees"], unit="人次",
+                 width=4),
+            _trn("trn_days", "培训人天", "big_number_total", ["trainee_days"], unit="人天",
+                 width=4),
+        ],
+        [
+            _trn("trn_by_audience", "按培训对象", "bar", ["courses", "trainees", "trainee_days"],
+                 x="audience", width=6, order_by="trainees"),
+            _trn("trn_by_mode", "按培训方式（培训人次）", "pie", ["trainees"],
+                 groupby=("mode",), width=6),
+        ],
+        [
+            _trn("trn_by_month", "每月培训人次与人天", "line", ["trainees", "trainee_days"],
+                 x="month", width=12),
+        ],
+    ],
+    filters=[
+        Filter("年度", "year", "training_named", newest_by_default=True),
+        Filter("市", "city_name", "training_named"),
+    ],
+)  # fmt: skip
+
+
+QUALITY = Dashboard(
+    "quality",
+    "数据质量",
+    rows=[
+        [
+            Chart("dq_files_by_night", "每日接收文件（按状态）", "load_audit_nightly", "bar",
+                  ("files",), x="night", groupby=("status",), width=8),
+            Chart("dq_freshness", "各来源新鲜度（小时）", "load_audit_nightly", "table",
+                  ("freshness_hours", "files", "rows_loaded", "rows_quarantined"),
+                  groupby=("source",), width=4),
+        ],
+        [
+            Chart("dq_quarantine", "隔离行（按原因）", "quarantine", "bar", ("rows",),
+                  x="reason", width=12, order_by="rows"),
+        ],
+        [
+            Chart("dq_completeness", "各市月报报送矩阵（1 = 已报送）", "report_completeness_named",
+                  "heatmap", ("received_share",), x="month_label", groupby=("city_name",),
+                  width=12, height=70),
+        ],
+        [
+            Chart("dq_gate", "质量闸门最新结果", "quality_latest", "table",
+                  (), columns=("suite", "expectation", "severity", "success", "observed"),
+                  width=12, height=80),
+        ],
+    ],
+    filters=[
+        Filter("报送年度", "year", "report_completeness_named", newest_by_default=True,
+               excluded=("dq_files_by_night", "dq_freshness",
+                                            "dq_quarantine", "dq_gate")),
+    ],
+)  # fmt: skip
+
+OVERVIEW = Dashboard(
+    "overview",
+    "项目概览",
+    rows=[
+        [
+            Chart("ov_projects", "各项目本年与上年", "activities_named", "pivot",
+                  ("activities", "participants", "funds_wan_yuan"), groupby=("project",),
+                  columns=("year",), where="this_or_last_year", width=12, height=70),
+        ],
+        [
+            Chart("ov_insurance", "计生家庭保险（全区，本年与上年）", "insurance_province_recent",
+                  "table",
+                  ("units_wan", "premium_wan_yuan", "completion_rate", "claims_paid_wan_yuan",
+                   "loss_ratio"),
+                  groupby=("year",),
+                  where="product_code = 'JSGA'",
+                  width=12, height=40),
+        ],
+    ],
+)  # fmt: skip
+
+DASHBOARDS = [INSURANCE, ACTIVITIES, TRAINING, QUALITY, OVERVIEW]
+
+
+def where_of(chart: Chart) -> str:
+    """The chart's own filter, and the newest year where a year filter left empty means so."""
+    board = next(d for d in DASHBOARDS for row in d.rows if chart in row)
+    parts = [chart.where] if chart.where else []
+    if any(f.newest_by_default and chart.key not in f.excluded for f in board.filters):
+        parts.append(NEWEST_UNLESS_CHOSEN)
+    return " AND ".join(f"({p})" if len(parts) > 1 else p for p in parts)

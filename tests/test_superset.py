@@ -1,0 +1,484 @@
+"""Superset 6.1 for real: SQLite metadata, gunicorn on loopback, the bundle synced by
+`fpa superset sync`'s function, users of each role logging in through the REST API.
+
+The charts' data must equal the marts: each chart's saved query is sent the way the dashboard
+sends it (its native filters added), and the answer is compared with a query of our own on the
+published file."""
+
+import copy
+import json
+import shutil
+import socket
+import sqlite3
+import time
+
+import duckdb
+import pytest
+import yaml
+
+from fpa.dashboards import bundle, spec
+from fpa.dashboards.provision import ENGINEER, LEADERSHIP, city_role
+from fpa.dashboards.service import Api, DemoUser, serve, stop, sync
+from fpa.paths import PROJECT_ROOT
+
+HECHI = "451200"
+USERS = [
+    DemoUser("leader", "leader-pw-1", LEADERSHIP, "leadership"),
+    DemoUser("engineer", "engineer-pw-1", ENGINEER, "data engineer"),
+    DemoUser("hechi", "hechi-pw-1", city_role(HECHI), "河池市 viewer"),
+]
+# the dashboard's filters as leadership sets them
+YEAR, PRODUCT, CITY = 2022, "计生家庭关爱保险", "河池市"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def superset(small_night, tmp_path_factory):
+    warehouse, _ = small_night
+    home = tmp_path_factory.mktemp("superset")
+    t = time.monotonic()
+    ids = sync(warehouse, home, USERS)
+    print(f"first sync: {time.monotonic() - t:.1f} s")
+    port = free_port()
+    proc = serve(home, port)
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "home": home,
+            "ids": ids,
+            "warehouse": warehouse,
+        }
+    finally:
+        stop(proc)
+
+
+def login(superset, username: str) -> Api:
+    if username == "admin":
+        from fpa.dashboards.service import admin_password
+
+        return Api(superset["url"], "admin", admin_password(superset["home"]))
+    pw = next(u.password for u in USERS if u.username == username)
+    return Api(superset["url"], username, pw)
+
+
+def marts(superset, sql: str, params=()) -> list[tuple]:
+    with duckdb.connect(str(superset["warehouse"]), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def chart_data(api: Api, chart_id: int, filters: list[dict]) -> list[dict]:
+    """The chart's saved query, with the dashboard's filters, as the dashboard posts it."""
+    chart = api.get(f"/api/v1/chart/{chart_id}")["result"]
+    qc = json.loads(chart["query_context"])
+    query = qc["queries"][0]
+    query["filters"] = query["filters"] + filters
+    qc["form_data"]["extra_form_data"] = {"filters": filters}
+    r = api.post("/api/v1/chart/data", qc)
+    assert r.status_code == 200, r.text[:500]
+    result = r.json()["result"][0]
+    assert result["error"] is None
+    return result["data"]
+
+
+def dashboard_filters(slug: str, chart_key: str, values: dict) -> list[dict]:
+    """The native filters of the dashboard that apply to this chart, with the given values."""
+    board = next(d for d in spec.DASHBOARDS if d.slug == slug)
+    return [
+        {"col": f.column, "op": "IN", "val": [values[f.column]]}
+        for f in board.filters
+        if f.column in values and chart_key not in f.excluded
+    ]
+
+
+def close(a, b, tol=1e-6) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= tol * max(1.0, abs(float(b)))
+
+
+# --- the insurance dashboard equals the marts ---------------------------------------------------
+
+
+def test_every_insurance_chart_equals_the_marts(superset):
+    api = login(superset, "leader")
+    ids = superset["ids"]["charts"]
+    chosen = {"year": YEAR, "product_name": PRODUCT, "city_name": CITY}
+    ((units, premium, rate, loss, target),) = marts(
+        superset,
+        "SELECT units, premium_yuan, completion_rate, loss_ratio, target_units "
+        "FROM marts.insurance_city_year WHERE year = ? AND product_code = 'JSGA' "
+        "AND city_name = ?",
+        [YEAR, CITY],
+    )
+    assert target and rate is not None  # a year with a target: the rate is defined
+    for key, column, want in [
+        ("ins_units", "units_wan", units / 1e4),
+        ("ins_premium", "premium_wan_yuan", float(premium) / 1e4),
+        ("ins_completion", "completion_rate", rate),
+        ("ins_loss_ratio", "loss_ratio", loss),
+    ]:
+        data = chart_data(api, ids[key], dashboard_filters("insurance", key, chosen))
+        assert len(data) == 1 and close(data[0][column], want), (key, data, want)
+
+    # no city chosen: the big numbers are the province's (the sum of its cities)
+    province = {"year": YEAR, "product_name": PRODUCT}
+    ((p_units, p_target),) = marts(
+        superset,
+        "SELECT sum(units), sum(target_units) FROM marts.insurance_city_year "
+        "WHERE year = ? AND product_code = 'JSGA'",
+        [YEAR],
+    )
+    data = chart_data(api, ids["ins_units"], dashboard_filters("insurance", "ins_units", province))
+    assert close(data[0]["units_wan"], p_units / 1e4)
+    data = chart_data(
+        api, ids["ins_completion"], dashboard_filters("insurance", "ins_completion", province)
+    )
+    assert close(data[0]["completion_rate"], p_units / p_target)
+
+    # no year chosen: the newest year's
+    ((newest,),) = marts(
+        superset,
+        "SELECT sum(units) FROM marts.insurance_city_year WHERE product_code = 'JSGA' "
+        "AND year = (SELECT max(year) FROM marts.insurance_city_year)",
+    )
+    data = chart_data(
+        api, ids["ins_units"], [{"col": "product_name", "op": "IN", "val": [PRODUCT]}]
+    )
+    assert close(data[0]["units_wan"], newest / 1e4)
+    # and a rate over more than one row is empty, never a wrong figure
+    data = chart_data(api, ids["ins_completion"], [{"col": "year", "op": "IN", "val": [YEAR]}])
+    assert data[0]["completion_rate"] is None
+
+    # units by city against target: every city (the city filter does not apply to it)
+    want = {
+        name: (u / 1e4, t / 1e4 if t is not None else None)
+        for name, u, t in marts(
+            superset,
+            "SELECT city_name, units, target_units FROM marts.insurance_city_year "
+            "WHERE year = ? AND product_code = 'JSGA'",
+            [YEAR],
+        )
+    }
+    data = chart_data(
+        api, ids["ins_units_by_city"], dashboard_filters("insurance", "ins_units_by_city", chosen)
+    )
+    got = {r["area_name"]: (r["units_wan"], r["target_wan"]) for r in data}
+    assert set(got) == set(want) and len(got) == 14
+    assert all(close(got[c][0], want[c][0]) and close(got[c][1], want[c][1]) for c in want)
+    # sorted by units, largest first
+    assert [r["units_wan"] for r in data] == sorted((r["units_wan"] for r in data), reverse=True)
+
+    # the trend: every year and product of the chosen city
+    want = {
+        (y, p): u / 1e4
+        for y, p, u in marts(
+            superset,
+            "SELECT c.year, p.product_name, c.units FROM marts.insurance_city_year c "
+            "JOIN ref.products p USING (product_code) WHERE c.city_name = ?",
+            [CITY],
+        )
+    }
+    data = chart_data(api, ids["ins_trend"], dashboard_filters("insurance", "ins_trend", chosen))
+    got = {(r["year"], r["product_name"]): r["units_wan"] for r in data}
+    assert set(got) == set(want) and len(want) == 8 * 3
+    assert all(close(got[k], want[k]) for k in want)
+
+    # the county table: the chosen city's counties, with yoy from the year before
+    want = {
+        county: row
+        for county, *row in marts(
+            superset,
+            "SELECT c.county_name, c.units, c.units - p.units, c.premium_yuan, "
+            "c.claims_settled, c.claims_paid_yuan, c.loss_ratio "
+            "FROM marts.insurance_county_year c JOIN marts.insurance_county_year p "
+            "ON p.county_code = c.county_code AND p.product_code = c.product_code "
+            "AND p.year = c.year - 1 "
+            "WHERE c.year = ? AND c.product_code = 'JSGA' AND c.city_name = ?",
+            [YEAR, CITY],
+        )
+    }
+    data = chart_data(
+        api, ids["ins_counties"], dashboard_filters("insurance", "ins_counties", chosen)
+    )
+    assert {r["area_name"] for r in data} == set(want) and len(want) == 11
+    for r in data:
+        u, yoy, prem, claims, paid, lr = want[r["area_name"]]
+        assert r["city_name"] == CITY
+        assert close(r["units_wan"], u / 1e4) and close(r["yoy_units_wan"], yoy / 1e4)
+        assert close(r["premium_wan_yuan"], float(prem) / 1e4)
+        assert r["claims_settled"] == claims
+        assert close(r["claims_paid_wan_yuan"], float(paid) / 1e4) and close(r["loss_ratio"], lr)
+
+
+def test_activity_and_training_charts_equal_the_marts(superset):
+    api = login(superset, "leader")
+    ids = superset["ids"]["charts"]
+    # the small inbox's reports (its newest year): the city with the most activities
+    ((year,),) = marts(superset, "SELECT max(year(month)) FROM marts.activities_monthly")
+    ((city, acts, people, approx, funds),) = marts(
+        superset,
+        "SELECT c.city_name, sum(activities), sum(participants), sum(approx_participants), "
+        "sum(funds_yuan) FROM marts.activities_monthly a JOIN ref.regions_cities c "
+        "USING (city_code) WHERE year(month) = ? GROUP BY ALL ORDER BY 2 DESC LIMIT 1",
+        [year],
+    )
+    assert acts > 0 and approx > 0
+    chosen = {"year": year, "city_name": city}
+    for key, column, want in [
+        ("act_count", "activities", acts),
+        ("act_participants", "participants", people),
+        ("act_funds", "funds_wan_yuan", float(funds) / 1e4),
+        ("act_approx", "approx_share", approx / people),
+    ]:
+        data = chart_data(api, ids[key], dashboard_filters("activities", key, chosen))
+        assert close(data[0][column], want), (key, data, want)
+    ((days,),) = marts(
+        superset,
+        "SELECT sum(trainee_days) FROM marts.training_monthly WHERE year(month) = ?",
+        [YEAR],
+    )
+    data = chart_data(
+        api, ids["trn_days"], dashboard_filters("training", "trn_days", {"year": YEAR})
+    )
+    assert data[0]["trainee_days"] == days
+    # 项目概览: this year and last, one row per programme and year
+    want = {
+        (p, y): (a, n)
+        for p, y, a, n in marts(
+            superset,
+            "SELECT project, year(month), sum(activities), sum(participants) "
+            "FROM marts.activities_monthly "
+            "WHERE year(month) >= (SELECT max(year(month)) - 1 FROM marts.activities_monthly) "
+            "GROUP BY ALL",
+        )
+    }
+    data = chart_data(api, ids["ov_projects"], [])
+    got = {(r["project"], r["year"]): (r["activities"], r["participants"]) for r in data}
+    assert got == want and {y for _, y in want} <= {year - 1, year}
+    assert {"青春健康", "优生优育", "暖心行动", "计生家庭保险"} <= {p for p, _ in want}
+
+
+def test_every_chart_of_every_dashboard_answers(superset):
+    api = login(superset, "admin")
+    for key, chart_id in superset["ids"]["charts"].items():
+        result = api.get(f"/api/v1/chart/{chart_id}/data/")["result"][0]
+        assert result["error"] is None and result["rowcount"] > 0, key
+    boards = api.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
+    assert {b["dashboard_title"] for b in boards} == {d.title for d in spec.DASHBOARDS}
+    assert all(b["published"] for b in boards)
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+
+def test_the_city_viewer_gets_only_their_city_and_no_sql_lab(superset):
+    api = login(superset, "hechi")
+    ids = superset["ids"]["charts"]
+    rows = api.get(f"/api/v1/chart/{ids['ins_counties']}/data/")["result"][0]["data"]
+    assert rows and {r["city_name"] for r in rows} == {CITY} and len(rows) == 11
+    rows = api.get(f"/api/v1/chart/{ids['act_counties']}/data/")["result"][0]["data"]
+    assert rows and {r["city_name"] for r in rows} == {CITY}
+    # with no city and no year chosen, the big number is their city's (the province row is
+    # hidden from them) in the newest year
+    ((units,),) = marts(
+        superset,
+        "SELECT sum(units) FROM marts.insurance_city_year WHERE city_code = ? "
+        "AND year = (SELECT max(year) FROM marts.insurance_city_year)",
+        [HECHI],
+    )
+    rows = api.get(f"/api/v1/chart/{ids['ins_units']}/data/")["result"][0]["data"]
+    assert close(rows[0]["units_wan"], units / 1e4)
+    # the quality dashboard's data is not theirs
+    r = api.session.get(f"{api.url}/api/v1/chart/{ids['dq_quarantine']}/data/")
+    assert r.status_code in (403, 404)
+    api.csrf()
+    r = api.post(
+        "/api/v1/sqllab/execute/",
+        {"database_id": superset["ids"]["database"], "sql": "SELECT 1", "runAsync": False},
+    )
+    assert r.status_code == 403
+    # leadership reads everything but has no SQL Lab either
+    lead = login(superset, "leader")
+    lead.csrf()
+    r = lead.post(
+        "/api/v1/sqllab/execute/",
+        {"database_id": superset["ids"]["database"], "sql": "SELECT 1", "runAsync": False},
+    )
+    assert r.status_code == 403
+
+
+def test_the_data_engineer_reads_the_published_file_in_sql_lab_and_nothing_else(superset):
+    api = login(superset, "engineer")
+    api.csrf()
+    db_id = superset["ids"]["database"]
+
+    def run(sql: str):
+        return api.post(
+            "/api/v1/sqllab/execute/", {"database_id": db_id, "sql": sql, "runAsync": False}
+        )
+
+    r = run("SELECT count(*) AS n FROM marts.insurance_county_year")
+    assert r.status_code == 200, r.text[:300]
+    ((n,),) = marts(superset, "SELECT count(*) FROM marts.insurance_county_year")
+    assert r.json()["data"][0]["n"] == n
+    before = superset["warehouse"].read_bytes()
+    for sql in [
+        "CREATE TABLE marts.x AS SELECT 1",  # no DML through Superset
+        "SELECT * FROM read_csv('/etc/passwd')",  # no file outside the warehouse
+    ]:
+        r = run(sql)
+        assert r.status_code != 200 or r.json().get("status") == "failed", sql
+    assert superset["warehouse"].read_bytes() == before
+
+
+# --- sync: idempotent, and the repo's edits win ------------------------------------------------
+
+
+def _snapshot(home) -> dict:
+    with sqlite3.connect(home / "superset.db") as con:
+        return {
+            "charts": con.execute(
+                "SELECT id, slice_name, params, query_context FROM slices ORDER BY id"
+            ).fetchall(),
+            "dashboards": con.execute(
+                "SELECT id, dashboard_title, position_json, json_metadata FROM dashboards "
+                "ORDER BY id"
+            ).fetchall(),
+            "datasets": con.execute(
+                "SELECT id, table_name, sql FROM tables ORDER BY id"
+            ).fetchall(),
+            "metrics": con.execute(
+                "SELECT table_id, metric_name, expression FROM sql_metrics ORDER BY 1, 2"
+            ).fetchall(),
+            "rls": con.execute(
+                "SELECT name, clause FROM row_level_security_filters ORDER BY name"
+            ).fetchall(),
+            "roles": con.execute(
+                "SELECT r.name, count(*) FROM ab_role r JOIN ab_permission_view_role pr "
+                "ON pr.role_id = r.id GROUP BY r.name ORDER BY r.name"
+            ).fetchall(),
+        }
+
+
+def test_a_second_sync_changes_nothing_and_an_edited_chart_is_updated(superset, tmp_path):
+    home = superset["home"]
+    before = _snapshot(home)
+    edited = tmp_path / "bundle"
+    shutil.copytree(bundle.BUNDLE_DIR, edited)
+    path = edited / "charts" / "ins_units.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["slice_name"] = "承保份数（已改）"
+    path.write_text(bundle.render(doc), encoding="utf-8")
+
+    again = sync(superset["warehouse"], home, USERS, folder=edited)
+    after = _snapshot(home)
+    assert again == superset["ids"]  # same objects, same ids: nothing duplicated
+    chart_id = superset["ids"]["charts"]["ins_units"]
+    changed = [c for c in after["charts"] if c[0] == chart_id]
+    assert changed[0][1] == "承保份数（已改）"
+    unchanged = copy.deepcopy(after)
+    unchanged["charts"] = [c for c in after["charts"] if c[0] != chart_id]
+    before["charts"] = [c for c in before["charts"] if c[0] != chart_id]
+    assert unchanged == before
+    assert len(after["rls"]) == 14 and after["rls"][0][1].startswith("city_code = '45")
+    # the repo's version back (the browser test reads the titles)
+    sync(superset["warehouse"], home, USERS)
+    restored = [c for c in _snapshot(home)["charts"] if c[0] == chart_id]
+    assert restored[0][1] == "承保份数"
+
+
+def test_the_committed_bundle_is_what_the_spec_and_dbt_meta_make(tmp_path):
+    bundle.write(tmp_path)
+    made = {p.relative_to(tmp_path): p.read_text("utf-8") for p in tmp_path.rglob("*.yaml")}
+    committed = {
+        p.relative_to(bundle.BUNDLE_DIR): p.read_text("utf-8")
+        for p in bundle.BUNDLE_DIR.rglob("*.yaml")
+    }
+    assert made == committed, "run `uv run fpa superset bundle` and commit superset/bundle/"
+
+
+# --- a real Chromium through every dashboard ------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# no background connections: this machine's closed network refuses them, many at a time
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTEFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
+
+
+def _settle(page, expected: int, timeout_s: float = 90) -> list:
+    """Wait until the dashboard shows `expected` charts and none is still loading."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        holders = page.query_selector_all(".dashboard-component-chart-holder")
+        loading = page.query_selector_all(".dashboard-component-chart-holder .loading")
+        rendered = page.query_selector_all(
+            ".dashboard-component-chart-holder .chart-container, "
+            ".dashboard-component-chart-holder [data-test='chart-container']"
+        )
+        if len(holders) == expected and not loading and len(rendered) >= expected:
+            return holders
+        page.wait_for_timeout(300)
+    raise AssertionError(f"{len(holders)}/{expected} charts, {len(loading)} still loading")
+
+
+def test_leadership_sees_every_dashboard_render_in_chromium(superset):
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    user = next(u for u in USERS if u.username == "leader")
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        page.on(
+            "response",
+            lambda r: (
+                errors.append(f"{r.status} {r.url}")
+                if "/api/v1/chart/data" in r.url and r.status >= 400
+                else None
+            ),
+        )
+        page.goto(f"{superset['url']}/login/")
+        page.fill("#username", user.username)
+        page.fill("#password", user.password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        for board in spec.DASHBOARDS:
+            page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
+            expected = sum(len(row) for row in board.rows)
+            try:
+                _settle(page, expected)
+            finally:
+                page.screenshot(path=str(ARTEFACTS / f"{board.slug}.png"), full_page=True)
+            failed = page.query_selector_all(
+                ".dashboard-component-chart-holder [data-test='alert-error'], "
+                ".dashboard-component-chart-holder .ant-alert-error"
+            )
+            assert not failed, [f.inner_text()[:200] for f in failed]
+            text = page.inner_text("body")
+            assert board.title in text
+            assert all(c.title in text for row in board.rows for c in row), board.slug
+        # the insurance big numbers as leadership reads them: 万份 with two decimals
+        page.goto(f"{superset['url']}/superset/dashboard/insurance/")
+        _settle(page, 7)
+        ((units,),) = marts(
+            superset,
+            "SELECT units FROM marts.insurance_area_year WHERE area_level = 'province' "
+            "AND product_code = 'JSGA' AND is_newest_year",
+        )
+        assert f"{units / 1e4:,.2f}" in page.inner_text("body")
+        browser.close()
+    assert errors == []
