@@ -10,8 +10,11 @@ def headlines(out: str) -> list[str]:
 
 def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
     # a relative folder, as the README runs it (`uv run fpa demo` writes ./demo)
-    cmd = [sys.executable, "-m", "fpa.cli", "demo", "--dir", "demo", "--scale", "small"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    # --no-serve: everything but the two servers (the Superset tests start theirs)
+    cmd = [
+        sys.executable, "-m", "fpa.cli", "demo", "--dir", "demo", "--scale", "small", "--no-serve"
+    ]  # fmt: skip
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "sample inbox written to" in first.stdout and "published (run" in first.stdout
     # every headline read back from the published file equals the truth, e.g. 河池市 2022 at
@@ -23,7 +26,10 @@ def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
     assert 2700 < int(units.split(": ")[1].split(" | ")[0]) < 2900
     assert (tmp_path / "demo" / "warehouse" / "fpa.duckdb").is_file()
     assert (tmp_path / "demo" / "warehouse" / "quality" / "docs" / "index.html").is_file()
+    assert "fpa superset sync (" in first.stdout and "29 charts on 5 dashboards" in first.stdout
+    assert (tmp_path / "demo" / "superset" / "superset.db").is_file()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert second.returncode == 0 and "reused from" in second.stdout
     assert "nothing new since the last publication" in second.stdout
+    assert "superset: up to date" in second.stdout
     assert headlines(second.stdout) == shown

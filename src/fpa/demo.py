@@ -167,12 +167,25 @@ def demo_users(home: Path) -> list:
 
 
 def _superset(workdir: Path, warehouse: Path) -> list:
-    from fpa.dashboards.service import sync
+    """Sync Superset unless nothing it is made from changed since the demo last synced it."""
+    import hashlib
+
+    from fpa.dashboards.bundle import BUNDLE_DIR
+    from fpa.dashboards.service import CONFIG, sync
 
     home = (workdir / "superset").resolve()
     users = demo_users(home)
+    h = hashlib.sha256(str(warehouse.resolve()).encode())
+    for p in sorted(BUNDLE_DIR.rglob("*.yaml")) + [CONFIG]:
+        h.update(p.read_bytes())
+    h.update(json.dumps([u.__dict__ for u in users]).encode())
+    marker = home / "synced.sha256"
+    if (home / "superset.db").exists() and marker.exists() and marker.read_text() == h.hexdigest():
+        print(f"\nsuperset: up to date in {home} (bundle and users unchanged)")
+        return users
     t = time.monotonic()
     done = sync(warehouse, home, users)
+    marker.write_text(h.hexdigest())
     print(
         f"\nfpa superset sync ({time.monotonic() - t:.0f} s): {len(done['charts'])} charts on "
         f"{len(done['dashboards'])} dashboards, roles and row-level security, in {home}"
