@@ -14,7 +14,7 @@ import pytest
 from conftest import read_truth
 from test_marts import KEYS, same, text
 
-from fpa.orchestration.local import airflow_env, airflow_executable
+from fpa.orchestration.local import airflow_env, airflow_executable, prepare
 
 AIRFLOW = airflow_executable()
 
@@ -22,10 +22,7 @@ AIRFLOW = airflow_executable()
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow")
-    r = subprocess.run(
-        [AIRFLOW, "db", "migrate"], env=airflow_env(home), capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
+    prepare(home)  # what the demo and a deployment run: db migrate, the pool
     return home
 
 
@@ -37,7 +34,8 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
         "print(json.dumps({'errors': b.import_errors, 'seconds': s, 'dags': {d: {"
         "'tasks': b.dags[d].task_ids, 'schedule': str(b.dags[d].timetable.summary), "
         "'tz': str(b.dags[d].timezone), 'catchup': b.dags[d].catchup, "
-        "'max_active_runs': b.dags[d].max_active_runs} for d in b.dags}}))\n"
+        "'max_active_runs': b.dags[d].max_active_runs, "
+        "'pools': sorted({t.pool for t in b.dags[d].tasks})} for d in b.dags}}))\n"
     )
     r = subprocess.run(
         [sys.executable, "-c", probe],
@@ -60,6 +58,17 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     assert nightly["schedule"] == "0 2 * * *" and nightly["tz"] == "Asia/Shanghai"
     assert nightly["catchup"] is False and nightly["max_active_runs"] == 1
     assert set(bag["dags"]) == {"fpa_nightly", "fpa_freshness", "fpa_superset_refresh"}
+    # a real scheduler never queues a task whose pool does not exist (`dags test` ignores
+    # pools): every pool a task names is there, and the DuckDB writer's has one slot
+    listed = subprocess.run(
+        [AIRFLOW, "pools", "list", "--output", "json"],
+        env=airflow_env(airflow_home),
+        capture_output=True,
+        text=True,
+    )
+    pools = {p["pool"]: int(p["slots"]) for p in json.loads(listed.stdout)}
+    assert pools["fpa_duckdb"] == 1 and nightly["pools"] == ["fpa_duckdb"]
+    assert all(set(d["pools"]) <= set(pools) for d in bag["dags"].values())
     print(f"DagBag parse: {bag['seconds']:.2f} s")
 
 

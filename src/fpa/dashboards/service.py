@@ -142,6 +142,13 @@ def serve(
     home: Path, port: int = DEFAULT_PORT, workers: int = 2, log: Path | None = None
 ) -> subprocess.Popen:
     """gunicorn with Superset's app on 127.0.0.1:port; returns once /health answers."""
+    import socket
+
+    with socket.socket() as probe:  # another server there would answer our health check
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise SupersetError(f"127.0.0.1:{port} is in use ({e.strerror})") from e
     gunicorn = Path(sys.executable).with_name("gunicorn")
     out = open(log or home / "superset.log", "ab")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(

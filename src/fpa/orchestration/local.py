@@ -31,10 +31,24 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     }
 
 
+POOL = ("fpa_duckdb", "1", "one writer of the DuckDB state at a time (fpa_nightly)")
+
+
+def prepare(home: Path) -> None:
+    """The metadata database, and the pool fpa_nightly's tasks run in: without it the scheduler
+    never queues them (`airflow dags test` ignores pools, a real scheduler does not)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(home)
+    for cmd in (["db", "migrate"], ["pools", "set", *POOL]):
+        r = subprocess.run([airflow_executable(), *cmd], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+
+
 def standalone(home: Path, port: int = DEFAULT_PORT, **extra: str) -> subprocess.Popen:
     """`airflow standalone` (scheduler, API server, DAG processor, triggerer) on loopback, with
-    the DAGs unpaused; its log in home/standalone.log."""
-    home.mkdir(parents=True, exist_ok=True)
+    the DAGs unpaused and the pool in place; its log in home/standalone.log."""
+    prepare(home)
     env = airflow_env(
         home,
         AIRFLOW__API__PORT=str(port),

@@ -1,8 +1,9 @@
 -- The insurance KPIs of KPIS.md, each written once, at the three grains (county, city and the
--- province, whose distinct persons cannot be summed from its cities) in one GROUPING SETS pass, on the full grid of year x product x area: counts and sums are 0 where
--- nothing happened, loss_ratio NULL where the premium is 0. A table (in the working schema,
--- dropped before publication): two marts, a test and the calendar read it, and a view would
--- aggregate every policy four times.
+-- province, whose distinct persons cannot be summed from its cities) in one GROUPING SETS
+-- pass, on the full grid of year x product x area: counts and sums are 0 where nothing
+-- happened, loss_ratio NULL where the premium is 0. A table (in the working schema, dropped
+-- before publication): the marts, a test and the calendar read it, and a view would aggregate
+-- every policy four times.
 {{ config(materialized='table') }}
 
 with counties as (
