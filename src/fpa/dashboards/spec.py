@@ -24,6 +24,30 @@ NAMES = """
     JOIN ref.regions_cities AS ci USING (city_code)
     LEFT JOIN ref.regions_counties AS co USING (county_code)"""
 
+
+def _monthly_with_names(
+    name: str, mart: str, alias: str, description: str, extra_sql: str = "", extra_columns=()
+) -> Dataset:
+    """A monthly mart with the labels a reader filters by: year, city and county names (a
+    city-level row is 市本级), and whether the row is of the newest year."""
+    sql = (
+        f"SELECT {alias}.*, CAST(year({alias}.month) AS INTEGER) AS year, ci.city_name, "
+        "coalesce(co.county_name, '市本级') AS county_name,\n"
+        + extra_sql
+        + f"year({alias}.month) = (SELECT max(year(month)) FROM marts.{mart}) "
+        "AS is_newest_year\n"
+        f"FROM marts.{mart} AS {alias}" + NAMES
+    )
+    columns = (
+        ("year", "INTEGER", "年度"),
+        ("city_name", "VARCHAR", "市"),
+        ("county_name", "VARCHAR", "县（市、区）"),
+        *extra_columns,
+        ("is_newest_year", "BOOLEAN", "最新年度"),
+    )
+    return Dataset(name, mart, sql=sql, extra_columns=columns, description=description)
+
+
 DATASETS = [
     Dataset(
         "insurance_area_year",
@@ -37,41 +61,18 @@ DATASETS = [
         "AND year >= (SELECT max(year) - 1 FROM marts.insurance_area_year)",
         description="全区保险指标：本年与上年",
     ),
-    Dataset(
+    _monthly_with_names(
         "activities_named",
         "activities_monthly",
-        sql="SELECT a.*, CAST(year(a.month) AS INTEGER) AS year, ci.city_name, "
-        "coalesce(co.county_name, '市本级') AS county_name,\n"
+        "a",
+        "活动开展：月度、市县、活动类型、所属项目",
         # 本年与上年 of 项目概览: the newest year the warehouse holds and the one before
         "year(a.month) >= (SELECT max(year(month)) - 1 FROM marts.activities_monthly) "
-        "AS this_or_last_year,\n"
-        "year(a.month) = (SELECT max(year(month)) FROM marts.activities_monthly) "
-        "AS is_newest_year\n"
-        "FROM marts.activities_monthly AS a" + NAMES,
-        extra_columns=(
-            ("year", "INTEGER", "年度"),
-            ("city_name", "VARCHAR", "市"),
-            ("county_name", "VARCHAR", "县（市、区）"),
-            ("this_or_last_year", "BOOLEAN", "本年或上年"),
-            ("is_newest_year", "BOOLEAN", "最新年度"),
-        ),
-        description="活动开展：月度、市县、活动类型、所属项目",
+        "AS this_or_last_year,\n",
+        (("this_or_last_year", "BOOLEAN", "本年或上年"),),
     ),
-    Dataset(
-        "training_named",
-        "training_monthly",
-        sql="SELECT t.*, CAST(year(t.month) AS INTEGER) AS year, ci.city_name, "
-        "coalesce(co.county_name, '市本级') AS county_name,\n"
-        "year(t.month) = (SELECT max(year(month)) FROM marts.training_monthly) "
-        "AS is_newest_year\n"
-        "FROM marts.training_monthly AS t" + NAMES,
-        extra_columns=(
-            ("year", "INTEGER", "年度"),
-            ("city_name", "VARCHAR", "市"),
-            ("county_name", "VARCHAR", "县（市、区）"),
-            ("is_newest_year", "BOOLEAN", "最新年度"),
-        ),
-        description="培训：月度、市县、培训对象、培训方式",
+    _monthly_with_names(
+        "training_named", "training_monthly", "t", "培训：月度、市县、培训对象、培训方式"
     ),
     Dataset(
         "load_audit_nightly",
