@@ -1,4 +1,5 @@
 import csv
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ def clean_inbox(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clean") / "inbox"
     generate(out, [2022, 2023], "small", SEED, clean=True)
     return out
+
+
+def free_port() -> int:
+    """A port nothing listens on, on loopback (for the servers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def truth_of(inbox: Path) -> Path:

@@ -3,7 +3,6 @@ it imports cleanly, runs end to end and publishes exactly the truth, and a stale
 alert to a real SMTP server on loopback."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import read_truth
+from conftest import free_port, read_truth
 from test_marts import KEYS, same, text
 
 from fpa.orchestration.local import airflow_env, airflow_executable, prepare
@@ -115,9 +114,7 @@ def test_a_stale_feed_mails_an_alert(airflow_home, nightly_run):
         def handle_message(self, message):
             received.append(message)
 
-    with socket.socket() as probe:  # a free port on loopback
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     smtp = Controller(Keep(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 SSHD = "/usr/sbin/sshd"
 
@@ -28,9 +29,7 @@ def sshd(tmp_path_factory):
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
     remote = d / "outbox"  # the server's delivery folder: the session starts in it
     remote.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     user = (
         os.environ.get("USER")
         or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()

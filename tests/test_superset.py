@@ -7,13 +7,13 @@ published file."""
 
 import json
 import shutil
-import socket
 import sqlite3
 import time
 
 import duckdb
 import pytest
 import yaml
+from conftest import free_port
 
 from fpa.dashboards import bundle, spec
 from fpa.dashboards.provision import ENGINEER, LEADERSHIP, city_role
@@ -28,12 +28,6 @@ USERS = [
 ]
 # the dashboard's filters as leadership sets them
 YEAR, PRODUCT, CITY = 2022, "计生家庭关爱保险", "河池市"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

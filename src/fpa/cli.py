@@ -124,7 +124,7 @@ def _superset_sync(args: argparse.Namespace) -> int:
     if not args.warehouse:
         print("fpa superset sync: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
         return USAGE_ERROR
-    home = Path(args.home).resolve() if args.home else default_home()
+    home = default_home(args.home)
     try:
         done = sync(Path(args.warehouse), home)
     except SupersetError as e:
@@ -147,7 +147,7 @@ def _superset_bundle(args: argparse.Namespace) -> int:
 def _superset_refresh(args: argparse.Namespace) -> int:
     from fpa.dashboards.service import SupersetError, default_home, refresh
 
-    home = Path(args.home).resolve() if args.home else default_home()
+    home = default_home(args.home)
     try:
         done = refresh(home, args.url)
     except SupersetError as e:

@@ -214,7 +214,7 @@ def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list) -> int:
     )
     try:
         airflow_url = f"http://127.0.0.1:{local.DEFAULT_PORT}"
-        service.wait_healthy(airflow_url + "/api/v2/monitor", airflow, timeout=300)
+        service.wait_healthy(f"{airflow_url}/api/v2/monitor/health", airflow, timeout=300)
         env = local.airflow_env(airflow_home)
         for _ in range(60):  # the DAG processor parses dags/ shortly after the start
             trig = subprocess.run(

@@ -59,8 +59,8 @@ def main(job: dict) -> dict:
 
         sm = security_manager
         upgrade()
-        fresh = sm.find_role("Gamma") is None or not sm.find_role("Gamma").permissions
-        if fresh or job.get("init"):
+        # a new metadata database: Superset's own permissions and built-in roles first
+        if sm.find_role("Gamma") is None or not sm.find_role("Gamma").permissions:
             appbuilder.add_permissions(update_perms=True)
             sm.sync_role_definitions()
             db.session.commit()

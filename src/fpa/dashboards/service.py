@@ -30,12 +30,14 @@ class DemoUser:
     what: str
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("FPA_SUPERSET_HOME") or Path.cwd() / "demo" / "superset").resolve()
+def default_home(given: str | None = None) -> Path:
+    """The given home, else FPA_SUPERSET_HOME, else the demo's."""
+    home = given or os.environ.get("FPA_SUPERSET_HOME") or Path.cwd() / "demo" / "superset"
+    return Path(home).resolve()
 
 
 def environment(home: Path) -> dict[str, str]:
-    env = {
+    return {
         **os.environ,
         "SUPERSET_CONFIG_PATH": str(CONFIG),
         "FPA_SUPERSET_HOME": str(home),
@@ -43,7 +45,6 @@ def environment(home: Path) -> dict[str, str]:
         "SUPERSET_LOG_LEVEL": os.environ.get("SUPERSET_LOG_LEVEL", "warning"),
         "DO_NOT_TRACK": "1",
     }
-    return env
 
 
 def admin_password(home: Path) -> str:
@@ -98,11 +99,9 @@ def refresh(home: Path, url: str | None = None, timeout: float = 300) -> dict:
     if url:
         api = Api(url, "admin", admin_password(home))
         charts = api.get("/api/v1/chart/?q=(page_size:1000)")["result"]
-        warmed = 0
         for c in charts:
             api.get(f"/api/v1/chart/{c['id']}/data/?force=true")
-            warmed += 1
-        out["warmed"] = warmed
+        out["warmed"] = len(charts)
     return out
 
 
@@ -138,9 +137,7 @@ class Api:
         return self.session.post(f"{self.url}{path}", json=body, timeout=120)
 
 
-def serve(
-    home: Path, port: int = DEFAULT_PORT, workers: int = 2, log: Path | None = None
-) -> subprocess.Popen:
+def serve(home: Path, port: int = DEFAULT_PORT, workers: int = 2) -> subprocess.Popen:
     """gunicorn with Superset's app on 127.0.0.1:port; returns once /health answers."""
     import socket
 
@@ -150,7 +147,7 @@ def serve(
         except OSError as e:
             raise SupersetError(f"127.0.0.1:{port} is in use ({e.strerror})") from e
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    out = open(log or home / "superset.log", "ab")  # noqa: SIM115 - owned by the process
+    out = open(home / "superset.log", "ab")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
         [
             str(gunicorn),
@@ -167,17 +164,18 @@ def serve(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    wait_healthy(f"http://127.0.0.1:{port}/health", proc)
     return proc
 
 
 def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 180) -> None:
+    """Until `url` (a health endpoint) answers 200, or `proc` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise SupersetError(f"superset exited with {proc.returncode} before answering")
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200:
                     return
         except OSError:

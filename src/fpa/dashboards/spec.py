@@ -160,8 +160,16 @@ class Dashboard:
     filters: list[Filter] = field(default_factory=list)
 
 
-def _ins(key, title, viz, metrics, **kw) -> Chart:
-    return Chart(key, title, "insurance_area_year", viz, tuple(metrics), **kw)
+def _charts_on(dataset: str):
+    """A chart constructor for one dataset (the dashboards below each read mostly one)."""
+
+    def chart(key, title, viz, metrics, **kw) -> Chart:
+        return Chart(key, title, dataset, viz, tuple(metrics), **kw)
+
+    return chart
+
+
+_ins = _charts_on("insurance_area_year")
 
 
 INSURANCE = Dashboard(
@@ -203,8 +211,7 @@ INSURANCE = Dashboard(
 )  # fmt: skip
 
 
-def _act(key, title, viz, metrics, **kw) -> Chart:
-    return Chart(key, title, "activities_named", viz, tuple(metrics), **kw)
+_act = _charts_on("activities_named")
 
 
 ACTIVITIES = Dashboard(
@@ -243,16 +250,14 @@ ACTIVITIES = Dashboard(
         ],
     ],
     filters=[
-        Filter("年度", "year", "activities_named", newest_by_default=True,
-               excluded=()),
+        Filter("年度", "year", "activities_named", newest_by_default=True),
         Filter("市", "city_name", "activities_named", excluded=("act_by_city",)),
         Filter("所属项目", "project", "activities_named", excluded=("act_by_project",)),
     ],
 )  # fmt: skip
 
 
-def _trn(key, title, viz, metrics, **kw) -> Chart:
-    return Chart(key, title, "training_named", viz, tuple(metrics), **kw)
+_trn = _charts_on("training_named")
 
 
 TRAINING = Dashboard(
@@ -313,8 +318,7 @@ QUALITY = Dashboard(
     ],
     filters=[
         Filter("报送年度", "year", "report_completeness_named", newest_by_default=True,
-               excluded=("dq_files_by_night", "dq_freshness",
-                                            "dq_quarantine", "dq_gate")),
+               excluded=("dq_files_by_night", "dq_freshness", "dq_quarantine", "dq_gate")),
     ],
 )  # fmt: skip
 
