@@ -126,7 +126,9 @@ def test_quarantine_mart_is_every_row_set_aside_with_its_reason(small_inbox, sma
     assert got == want and all(r[4] for r in rows)
 
 
-def test_published_file_holds_marts_and_reference_only_and_nothing_personal(small_night):
+def test_published_file_holds_marts_reference_and_dashboards_only_and_nothing_personal(
+    small_night,
+):
     warehouse, _ = small_night
     with published(warehouse) as con:
         schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_tables()").fetchall()}
@@ -134,7 +136,7 @@ def test_published_file_holds_marts_and_reference_only_and_nothing_personal(smal
         masked = con.execute(
             "SELECT count(*) FROM marts.quarantine WHERE raw_row->>'证件号码' LIKE '%****%'"
         ).fetchone()[0]
-    assert schemas == {"marts", "ref"} and views == (0,)
+    assert schemas == {"marts", "ref", "dashboards"} and views == (0,)
     assert masked > 0  # the quarantine shows masked IDs, never whole ones
     assert LOOKS_PERSONAL.findall(warehouse.read_bytes()) == []
 
@@ -299,3 +301,50 @@ def test_the_area_table_adds_the_province_and_the_counties_yoy(small_inbox, smal
         before = by_county.get((year - 1, product, county))
         want_yoy = int(r["units"]) - int(before["units"]) if before else None
         assert county_yoy[(year, product, county)] == want_yoy
+
+
+def test_dashboard_tables_are_their_marts_with_labels(small_night):
+    """Superset's tables (schema dashboards) hold every row of their mart, the same figures, and
+    exactly the columns the Superset bundle declares."""
+    from fpa.dashboards import bundle, spec
+
+    warehouse, _ = small_night
+    models = bundle.dbt_models()
+    with published(warehouse) as con:
+        for ds in spec.DATASETS:
+            got = con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE schema_name = ? AND table_name = ?",
+                [ds.schema, ds.name],
+            ).fetchall()
+            declared = [(n, t) for n, t, _ in bundle.columns_of(ds, models)]
+            assert sorted(got) == sorted(declared), ds.name
+        for named, mart, measure in [
+            ("activities_named", "activities_monthly", "participants"),
+            ("training_named", "training_monthly", "trainee_days"),
+            ("report_completeness_named", "report_completeness", "revisions"),
+            ("load_audit_nightly", "load_audit", "rows_loaded"),
+        ]:
+            one, two = (
+                con.execute(f"SELECT count(*), sum({measure}) FROM {t}").fetchone()
+                for t in (f"dashboards.{named}", f"marts.{mart}")
+            )
+            assert one == two and one[0] > 0, named
+        newest, flagged, city_level = con.execute(
+            "SELECT max(year), count(DISTINCT year) FILTER (WHERE is_newest_year), "
+            "bool_and(county_name = '市本级') FILTER (WHERE county_code IS NULL) "
+            "FROM dashboards.activities_named"
+        ).fetchone()
+        assert (newest, flagged, city_level) == (2024, 1, True)
+        assert con.execute(
+            "SELECT DISTINCT year FROM dashboards.insurance_province_recent ORDER BY 1"
+        ).fetchall() == [(2023,), (2024,)]
+        runs = con.execute(
+            "SELECT count(DISTINCT run_id), any_value(run_id), count(*) "
+            "FROM dashboards.quality_latest"
+        ).fetchone()
+        newest_run = con.execute(
+            "SELECT run_id, count(*) FROM marts.quality_results "
+            "GROUP BY run_id, run_at ORDER BY run_at DESC LIMIT 1"
+        ).fetchone()
+        assert runs == (1, *newest_run)

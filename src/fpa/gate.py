@@ -160,7 +160,8 @@ def _published_text_view(con) -> None:
     sits, for the personal-data expectation."""
     columns = con.execute(
         "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND schema_name IN ('marts', 'ref') "
+        "WHERE database_name = current_database() "
+        "AND schema_name IN ('marts', 'ref', 'dashboards') "
         "AND data_type IN ('VARCHAR', 'JSON') ORDER BY ALL"
     ).fetchall()
     parts = [
@@ -458,6 +459,14 @@ def record(result: GateResult, candidate: Path, warehouse: Path) -> None:
         con.execute(
             "INSERT INTO marts.quality_results SELECT * FROM state.audit.quality_results "
             "ORDER BY run_at, suite, expectation"
+        )
+        # the 数据质量 dashboard's table of this run's checks (a table, not a query over the
+        # history: see dbt/models/dashboards)
+        con.execute("CREATE SCHEMA IF NOT EXISTS dashboards")
+        con.execute(
+            "CREATE OR REPLACE TABLE dashboards.quality_latest AS "
+            "SELECT * FROM marts.quality_results WHERE run_id = ? ORDER BY suite, expectation",
+            [result.run_id],
         )
         con.execute("DETACH state")
         con.execute("CHECKPOINT")

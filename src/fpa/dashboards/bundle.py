@@ -17,7 +17,7 @@ from fpa.dashboards import spec
 from fpa.paths import PROJECT_ROOT
 
 BUNDLE_DIR = PROJECT_ROOT / "superset" / "bundle"
-DBT_MARTS = PROJECT_ROOT / "dbt" / "models" / "marts"
+DBT_MODELS = PROJECT_ROOT / "dbt" / "models"
 DATABASE = "fpa_warehouse"
 WAREHOUSE_PLACEHOLDER = "${FPA_WAREHOUSE}"
 VERSION = "1.0.0"
@@ -44,8 +44,10 @@ def uid(kind: str, key: str) -> str:
 
 
 def dbt_models() -> dict[str, dict]:
+    """The models Superset reads (marts, dashboards) as their YAML describes them."""
     models: dict[str, dict] = {}
-    for path in sorted(DBT_MARTS.rglob("*.yml")):
+    paths = [p for folder in ("marts", "dashboards") for p in (DBT_MODELS / folder).rglob("*.yml")]
+    for path in sorted(paths):
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for m in doc.get("models", []):
             models[m["name"]] = m
@@ -61,15 +63,19 @@ def _is_time(type_: str) -> bool:
     return type_.startswith(("DATE", "TIMESTAMP"))
 
 
+def _described(model: str, models: dict[str, dict]) -> list[tuple[str, str, str]]:
+    if model == "quality_results":
+        return GATE_COLUMNS
+    return [
+        (c["name"], c["data_type"].upper(), _label(c.get("description", "")))
+        for c in models.get(model, {}).get("columns", [])
+    ]
+
+
 def columns_of(ds: spec.Dataset, models: dict[str, dict]) -> list[tuple[str, str, str]]:
-    if ds.mart == "quality_results":
-        base = GATE_COLUMNS
-    else:
-        base = [
-            (c["name"], c["data_type"].upper(), _label(c.get("description", "")))
-            for c in models[ds.mart]["columns"]
-        ]
-    return base + list(ds.extra_columns)
+    """The mart's columns, and a dashboards table's own after them (dbt/models/dashboards)."""
+    added = _described(ds.name, models) if ds.name != ds.mart else []
+    return _described(ds.mart, models) + added
 
 
 def metrics_of(ds: spec.Dataset, models: dict[str, dict]) -> list[dict]:
@@ -120,8 +126,8 @@ def dataset_doc(ds: spec.Dataset, models: dict[str, dict]) -> dict:
         "offset": 0,
         "cache_timeout": None,
         "catalog": None,
-        "schema": "marts",
-        "sql": ds.sql,
+        "schema": ds.schema,
+        "sql": None,
         "params": None,
         "template_params": None,
         "filter_select_enabled": True,

@@ -142,6 +142,9 @@ def serve(home: Path, port: int = DEFAULT_PORT, workers: int = 2) -> subprocess.
     import socket
 
     with socket.socket() as probe:  # another server there would answer our health check
+        # as gunicorn binds: connections of a server just stopped (TIME_WAIT) are no obstacle,
+        # a listening server is
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as e:

@@ -3,7 +3,8 @@
 `fpa superset bundle` turns this into the import bundle of YAML under superset/bundle/ (the
 reviewed, versioned artefact); `fpa superset sync` applies that bundle. Metrics are not defined
 here: each dataset takes the `meta.superset.metrics` of its dbt mart, so a KPI has one
-definition, in dbt. Virtual datasets only add labels (names of cities and counties, the year).
+definition, in dbt. Datasets are tables: a mart, or (schema `dashboards`) a mart with the labels
+its dashboards filter by, built by dbt — no virtual dataset's SQL runs per request.
 """
 
 from dataclasses import dataclass, field
@@ -13,39 +14,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Dataset:
-    name: str  # Superset's table_name: the mart's name, or the virtual dataset's
-    mart: str  # the dbt model whose columns and metrics it carries
-    sql: str | None = None  # a virtual dataset's query (labels only, no KPI)
-    extra_columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, 中文) the sql adds
+    name: str  # Superset's table_name: the table it reads, in `schema`
+    mart: str  # the dbt mart whose columns and metrics it carries
+    # marts: the mart itself; dashboards: the mart with the labels and flags the dashboards
+    # filter by, a table built by dbt (dbt/models/dashboards) or the gate (quality_latest)
+    schema: str = "marts"
     description: str = ""
-
-
-NAMES = """
-    JOIN ref.regions_cities AS ci USING (city_code)
-    LEFT JOIN ref.regions_counties AS co USING (county_code)"""
-
-
-def _monthly_with_names(
-    name: str, mart: str, alias: str, description: str, extra_sql: str = "", extra_columns=()
-) -> Dataset:
-    """A monthly mart with the labels a reader filters by: year, city and county names (a
-    city-level row is 市本级), and whether the row is of the newest year."""
-    sql = (
-        f"SELECT {alias}.*, CAST(year({alias}.month) AS INTEGER) AS year, ci.city_name, "
-        "coalesce(co.county_name, '市本级') AS county_name,\n"
-        + extra_sql
-        + f"year({alias}.month) = (SELECT max(year(month)) FROM marts.{mart}) "
-        "AS is_newest_year\n"
-        f"FROM marts.{mart} AS {alias}" + NAMES
-    )
-    columns = (
-        ("year", "INTEGER", "年度"),
-        ("city_name", "VARCHAR", "市"),
-        ("county_name", "VARCHAR", "县（市、区）"),
-        *extra_columns,
-        ("is_newest_year", "BOOLEAN", "最新年度"),
-    )
-    return Dataset(name, mart, sql=sql, extra_columns=columns, description=description)
 
 
 DATASETS = [
@@ -57,50 +31,38 @@ DATASETS = [
     Dataset(
         "insurance_province_recent",
         "insurance_area_year",
-        sql="SELECT * FROM marts.insurance_area_year\nWHERE area_level = 'province' "
-        "AND year >= (SELECT max(year) - 1 FROM marts.insurance_area_year)",
+        "dashboards",
         description="全区保险指标：本年与上年",
     ),
-    _monthly_with_names(
+    Dataset(
         "activities_named",
         "activities_monthly",
-        "a",
-        "活动开展：月度、市县、活动类型、所属项目",
-        # 本年与上年 of 项目概览: the newest year the warehouse holds and the one before
-        "year(a.month) >= (SELECT max(year(month)) - 1 FROM marts.activities_monthly) "
-        "AS this_or_last_year,\n",
-        (("this_or_last_year", "BOOLEAN", "本年或上年"),),
+        "dashboards",
+        description="活动开展：月度、市县、活动类型、所属项目",
     ),
-    _monthly_with_names(
-        "training_named", "training_monthly", "t", "培训：月度、市县、培训对象、培训方式"
+    Dataset(
+        "training_named",
+        "training_monthly",
+        "dashboards",
+        description="培训：月度、市县、培训对象、培训方式",
     ),
     Dataset(
         "load_audit_nightly",
         "load_audit",
-        sql="SELECT *, CAST(received_at AT TIME ZONE 'Asia/Shanghai' AS DATE) AS night "
-        "FROM marts.load_audit",
-        extra_columns=(("night", "DATE", "接收日期"),),
+        "dashboards",
         description="每个接收文件一行：来源、状态、原因、行数",
     ),
     Dataset("quarantine", "quarantine", description="隔离行：来源、文件、原因"),
     Dataset(
         "report_completeness_named",
         "report_completeness",
-        sql="SELECT *, CAST(year(month) AS INTEGER) AS year, strftime(month, '%Y-%m') AS "
-        "month_label,\nyear(month) = (SELECT max(year(month)) FROM marts.report_completeness) "
-        "AS is_newest_year\nFROM marts.report_completeness",
-        extra_columns=(
-            ("year", "INTEGER", "年度"),
-            ("month_label", "VARCHAR", "月份"),
-            ("is_newest_year", "BOOLEAN", "最新年度"),
-        ),
+        "dashboards",
         description="各市月报报送情况（市 × 月）",
     ),
     Dataset(
         "quality_latest",
         "quality_results",
-        sql="SELECT * FROM marts.quality_results\n"
-        "WHERE run_id = (SELECT run_id FROM marts.quality_results ORDER BY run_at DESC LIMIT 1)",
+        "dashboards",
         description="质量闸门最近一次运行的每条检查",
     ),
 ]

@@ -1,0 +1,16 @@
+-- The training mart as its dashboard reads it: with the year, the city and county names (a
+-- city-level row is 市本级) and whether the row is of the newest year (see activities_named).
+with newest as (
+    select max(year(month)) as newest_year from {{ ref('training_monthly') }}
+)
+
+select
+    t.*,
+    cast(year(t.month) as integer) as year,
+    ci.city_name,
+    coalesce(co.county_name, '市本级') as county_name,
+    year(t.month) = n.newest_year as is_newest_year
+from {{ ref('training_monthly') }} as t
+cross join newest as n
+inner join {{ ref('regions_cities') }} as ci on t.city_code = ci.city_code
+left join {{ ref('regions_counties') }} as co on t.county_code = co.county_code
