@@ -14,7 +14,13 @@ from fpa.orchestration import alerts
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
-    default_args={"on_failure_callback": alerts.on_failure()},
+    default_args={
+        # it reads the warehouse's state: on the worker that mounts it, and never while a night
+        # writes it (DuckDB refuses a reader while another process holds the file for writing)
+        "pool": "fpa_duckdb",
+        "queue": "fpa_duckdb",
+        "on_failure_callback": alerts.on_failure(),
+    },
     tags=["fpa"],
     doc_md=__doc__,
 )

@@ -12,6 +12,9 @@ from fpa.orchestration import alerts, pull, tasks
 WAREHOUSE = Asset("fpa_warehouse")
 DEFAULTS = {
     "pool": "fpa_duckdb",  # one slot: one writer of the DuckDB state at a time
+    # CeleryExecutor (the compose profile): only the worker that mounts the warehouse serves this
+    # queue; the local executors ignore it
+    "queue": "fpa_duckdb",
     "retries": 1,
     "retry_delay": pendulum.duration(minutes=5),
     "on_failure_callback": alerts.on_failure(),

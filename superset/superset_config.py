@@ -58,6 +58,29 @@ DATA_CACHE_CONFIG = _cache("data", 86400)
 FILTER_STATE_CACHE_CONFIG = _cache("filter", 86400 * 30)
 EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore", 86400 * 7)
 
+if _redis:
+    # The compose profile's Superset worker (SQL Lab's asynchronous queries, reports, cache
+    # warm-up): Celery's queue and results on the same Redis, whose cache keys all carry an
+    # fpa_ prefix. Without Redis (the embedded demo) no worker runs and Superset's default stays.
+    from cachelib.redis import RedisCache as _RedisCache
+    from redis import Redis as _Redis
+
+    class CeleryConfig:
+        broker_url = _redis
+        result_backend = _redis
+        imports = ("superset.sql_lab", "superset.tasks.scheduler", "superset.tasks.cache")
+        worker_prefetch_multiplier = 1
+        task_acks_late = False
+
+    CELERY_CONFIG = CeleryConfig
+    RESULTS_BACKEND = _RedisCache(host=_Redis.from_url(_redis), key_prefix="fpa_results_")
+
+# Per-request costs of Superset on DuckDB that even a cached chart pays (see fast_paths.py)
+from fpa.dashboards import fast_paths as _fast_paths  # noqa: E402
+
+_fast_paths.read_reserved_words_once()
+CUSTOM_TEMPLATE_PROCESSORS = _fast_paths.template_processors()
+
 FEATURE_FLAGS = {
     # the insurance big numbers pick the province's row when no city is chosen (Jinja filter)
     "ENABLE_TEMPLATE_PROCESSING": True,

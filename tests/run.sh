@@ -9,9 +9,10 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 # Debian packages the tests start for real (openssh-server: the SFTP pull against a real sshd
-# on loopback; chromium and the CJK fonts: the dashboards in a real browser): installed when
-# missing and root, otherwise named in an error.
-need_debs=(openssh-server chromium fonts-noto-cjk)
+# on loopback; chromium and the CJK fonts: the dashboards in a real browser; postgresql and
+# redis-server: the scale-out profile's metadata database and cache): installed when missing
+# and root, otherwise named in an error.
+need_debs=(openssh-server chromium fonts-noto-cjk postgresql redis-server)
 missing=()
 for pkg in "${need_debs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -167,7 +167,11 @@ def serve(home: Path, port: int = DEFAULT_PORT, workers: int = 2) -> subprocess.
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+    except BaseException:  # never leave a server behind that the caller has no handle on
+        stop(proc)
+        raise
     return proc
 
 

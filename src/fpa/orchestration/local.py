@@ -22,8 +22,10 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        # standalone binds 0.0.0.0 and starts 32 workers by default
+        # standalone binds 0.0.0.0 and starts 32 workers by default; so would the scheduler's
+        # health check server where one is enabled (the compose profile's)
         "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "DO_NOT_TRACK": "1",

@@ -1,0 +1,682 @@
+"""The scale-out profile (docker-compose.yml, .env.example, Dockerfile), proved without Docker.
+
+First what can be read: the file parses, every `${VAR}` is in .env.example, the variables it
+sets are the ones the code reads, every service is health-checked or a one-shot step the others
+wait for, the warehouse is written by one worker only.
+
+Then what must run: there is no Docker engine here, so the services' own commands run as local
+processes with the environments the compose file gives them — read from it, `${VAR}` filled
+from .env.example (fresh secrets where it leaves them empty, as its comments tell a user), the
+container hosts replaced by loopback ports, the container paths by temporary folders (a named
+volume is one folder shared by the services that mount it; each Airflow service has its own
+AIRFLOW_HOME, as each container has). Debian's PostgreSQL and Redis stand in for their images,
+initialised by the profile's own docker/postgres-init.sh. One fpa_nightly run goes through the
+Celery worker and publishes the truth; Superset on that metadata and cache answers a chart from
+Redis the second time.
+"""
+
+import ast
+import base64
+import glob
+import importlib.util
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from unittest import mock
+
+import duckdb
+import pytest
+import requests
+import yaml
+from conftest import free_port, read_truth
+from test_marts import KEYS, same, text
+
+from fpa.dashboards import bundle
+from fpa.dashboards.service import Api, serve, stop
+from fpa.orchestration.local import POOL, airflow_env
+from fpa.paths import PROJECT_ROOT
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+# compose's interpolation: $$ is a literal $, ${VAR}, ${VAR:-default}, ${VAR:?message}
+VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::?([-?])([^}]*))?\}")
+DUCKDB_QUEUE = POOL[0]  # the queue fpa_nightly's tasks go to is named as their pool
+AIRFLOW_SERVICES = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker-duckdb",
+]
+NIGHTLY_TASKS = ["pull_new_files", "land_and_parse", "needs_build", "build", "gate", "publish"]
+
+
+def env_example() -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def interpolate(value, values: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: interpolate(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, values) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, op, arg = m.groups()
+        got = values.get(name, "")
+        if op == "?" and not got:
+            raise KeyError(f"{name} is required: {arg}")
+        return got or (arg if op == "-" else "")
+
+    return VARIABLE.sub(one, value)
+
+
+def raw_compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+# --- what can be read -------------------------------------------------------------------------
+
+
+def test_every_variable_is_in_env_example_and_every_secret_is_required():
+    text_ = COMPOSE_FILE.read_text(encoding="utf-8")
+    used = {m.group(1) for m in VARIABLE.finditer(text_) if m.group(1)}
+    example = env_example()
+    assert used - set(example) == set(), "set in docker-compose.yml, missing in .env.example"
+    # what .env.example offers is used (the compose file or the init script reads it)
+    init = (PROJECT_ROOT / "docker" / "postgres-init.sh").read_text(encoding="utf-8")
+    assert {k for k in example if k not in used and f"${k}" not in init} == set()
+    # a secret left empty stops `docker compose` with its name instead of starting without it
+    empty = {k for k, v in example.items() if not v}
+    optional = {"FPA_SFTP_CONN_ID"}  # empty: the local inbox
+    for name in empty - optional:
+        assert f"${{{name}:?" in text_, name
+    assert (PROJECT_ROOT / ".gitignore").read_text().count("/.env\n") == 1
+    ignored = subprocess.run(["git", "check-ignore", ".env"], cwd=PROJECT_ROOT, capture_output=True)
+    assert ignored.returncode == 0  # a user's .env is never committed
+
+
+def test_every_service_is_health_checked_or_a_step_the_others_wait_for():
+    services = raw_compose()["services"]
+    one_shots = {n for n, s in services.items() if s.get("restart") == "no"}
+    assert one_shots == {"airflow-init", "superset-init"}
+    waited = set()
+    for name, s in services.items():
+        assert isinstance(s.get("environment", {}), dict), name
+        for dep, how in s.get("depends_on", {}).items():
+            assert dep in services, (name, dep)
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in services[dep], (name, dep)
+            else:
+                assert how["condition"] == "service_completed_successfully" and dep in one_shots
+                waited.add(dep)
+        if name not in one_shots:
+            assert set(s["healthcheck"]) >= {"test", "interval", "retries"}, name
+    assert waited == one_shots
+    # every Python service runs the project's own image, built by its Dockerfile with uv
+    ours = {n for n, s in services.items() if s.get("build")}
+    assert ours == set(services) - {"postgres", "redis"}
+    assert {services[n]["image"] for n in ours} == {"fpa-warehouse:latest"}
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "uv sync --locked --no-dev" in dockerfile and "COPY pyproject.toml uv.lock" in dockerfile
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {"demo", ".venv", ".env", ".git"} <= set(ignored)
+
+
+def test_one_worker_writes_the_warehouse_and_serves_its_queue():
+    services = raw_compose()["services"]
+    mounts = {
+        (name, m.split(":")[1], m.endswith(":ro"))
+        for name, s in services.items()
+        for m in s.get("volumes", [])
+        if m.startswith("warehouse:")
+    }
+    assert {(n, ro) for n, _, ro in mounts} == {
+        ("airflow-worker-duckdb", False),
+        ("superset-init", True),
+        ("superset", True),
+        ("superset-worker", True),
+    }
+    assert {path for _, path, _ in mounts} == {"/data/warehouse"}
+    worker = services["airflow-worker-duckdb"]["command"]
+    assert worker[worker.index("--queues") + 1] == DUCKDB_QUEUE
+    assert worker[worker.index("--concurrency") + 1] == "1"
+    general = services["airflow-worker"]["command"]
+    assert general[general.index("--queues") + 1] == "default"
+    dags = {p.name: p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "dags").glob("*.py")}
+    assert dags["fpa_nightly.py"].count(f'"queue": "{DUCKDB_QUEUE}"') == 1
+    assert dags["fpa_freshness.py"].count(f'"queue": "{DUCKDB_QUEUE}"') == 1
+    assert "queue" not in dags["fpa_superset_refresh.py"]
+    # the init step sets the pool exactly as the demo and the tests do
+    init = services["airflow-init"]["command"][-1]
+    assert f'airflow pools set {POOL[0]} {POOL[1]} "{POOL[2]}"' in init
+
+
+def test_the_variables_set_are_the_ones_the_code_reads():
+    # every option Airflow documents (its config.yml), the celery provider's (the dict its
+    # get_provider_info returns) and astronomer-cosmos's (read from Airflow's configuration);
+    # read from the installed files: importing Airflow here would take seconds
+    def source(package: str, *parts: str) -> str:
+        folder = Path(importlib.util.find_spec(package).submodule_search_locations[0])
+        return folder.joinpath(*parts).read_text(encoding="utf-8")
+
+    core = yaml.safe_load(source("airflow", "config_templates", "config.yml"))
+    info = ast.parse(source("airflow", "providers", "celery", "get_provider_info.py"))
+    celery = ast.literal_eval(next(n for n in ast.walk(info) if isinstance(n, ast.Return)).value)
+    options = {
+        (section, key)
+        for described in (core, celery["config"])
+        for section, body in described.items()
+        for key in body.get("options", {})
+    }
+    cosmos = source("cosmos", "settings.py")
+    options |= {("cosmos", k) for k in re.findall(r'conf\.get\w*\("cosmos", "(\w+)"', cosmos)}
+    services = raw_compose()["services"]
+    names = {k for s in services.values() for k in s.get("environment", {})}
+    airflow = sorted(n for n in names if n.startswith("AIRFLOW__"))
+    assert len(airflow) > 15
+    assert [n for n in airflow if tuple(n.lower().split("__")[1:]) not in options] == []
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in [
+            *(PROJECT_ROOT / "src").rglob("*.py"),
+            PROJECT_ROOT / "superset" / "superset_config.py",
+        ]
+    )
+    ours = {
+        n
+        for name, s in services.items()
+        if name != "postgres"
+        for n in s.get("environment", {})
+        if n.startswith(("FPA_", "SUPERSET_"))
+    }
+    known = {"SUPERSET_CONFIG_PATH"}  # Superset's own: where superset_config.py is
+    assert sorted(n for n in ours - known if f'"{n}"' not in code) == []
+    # the postgres image's own variables, and what the init script reads
+    init = (PROJECT_ROOT / "docker" / "postgres-init.sh").read_text(encoding="utf-8")
+    postgres = services["postgres"]["environment"]
+    assert [n for n in postgres if not n.startswith("POSTGRES_") and f'"${n}"' not in init] == []
+    superset = services["superset"]["environment"]
+    assert superset["SUPERSET_CONFIG_PATH"] == "/app/superset/superset_config.py"
+    assert {"SUPERSET_DATABASE_URI", "FPA_REDIS_URL", "SUPERSET_SECRET_KEY"} <= set(superset)
+    scheduler = services["airflow-scheduler"]["environment"]
+    assert scheduler["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert scheduler["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
+        "http://airflow-apiserver:8080/"
+    )
+
+
+# --- what must run ----------------------------------------------------------------------------
+
+
+class Site:
+    """Where the compose file's names are on this machine: its hosts on loopback ports, its
+    named volumes as folders, its container paths as local ones."""
+
+    def __init__(self, root: Path, inbox: Path):
+        values = env_example()
+        for name, value in values.items():  # what .env.example tells a user to fill in
+            if not value:
+                values[name] = (
+                    base64.urlsafe_b64encode(os.urandom(32)).decode()
+                    if name == "AIRFLOW_FERNET_KEY"
+                    else secrets.token_hex(32)
+                )
+        values["FPA_SFTP_CONN_ID"] = ""  # the local inbox, no SFTP server
+        self.values = values
+        self.services = interpolate(raw_compose()["services"], values)
+        self.root = root
+        self.ports = {
+            "postgres:5432": free_port(),
+            "redis:6379": free_port(),
+            "airflow-apiserver:8080": free_port(),
+            "superset:8088": free_port(),
+        }
+        self.scheduler_health_port = free_port()
+        self.binds = {values["FPA_INBOX_DIR"]: inbox}
+        self.procs = Processes(root)
+
+    def port(self, host: str) -> int:
+        return self.ports[host]
+
+    def _paths(self, service: str, home: Path | None) -> list[tuple[str, Path]]:
+        pairs = [("/app", PROJECT_ROOT)]
+        for mount in self.services[service].get("volumes", []):
+            source, target = mount.split(":")[:2]
+            if source in self.binds:
+                local = self.binds[source]
+            elif source.startswith((".", "/")):  # a file of the checkout
+                local = PROJECT_ROOT / source
+            else:  # a named volume
+                local = self.root / "volumes" / source
+                local.mkdir(parents=True, exist_ok=True)
+            if home is not None and target.startswith("/opt/airflow/"):
+                # a volume inside AIRFLOW_HOME (the shared logs): mounted there as a link
+                link = home / target.removeprefix("/opt/airflow/")
+                if not link.exists():
+                    link.symlink_to(local, target_is_directory=True)
+            else:
+                pairs.append((target, local))
+        if home is not None:
+            pairs.append(("/opt/airflow", home))
+        return sorted(pairs, key=lambda p: -len(p[0]))
+
+    def _local(self, value: str, pairs) -> str:
+        for host, port in self.ports.items():
+            value = re.sub(rf"(?<=[/@]){re.escape(host)}(?=/|$)", f"127.0.0.1:{port}", value)
+        for target, local in pairs:
+            value = re.sub(rf"(?<![\w/.]){re.escape(target)}(?=/|$|[\s\"'])", str(local), value)
+        return value
+
+    def env(self, service: str, home: Path | None = None) -> dict[str, str]:
+        pairs = self._paths(service, home)
+        env = self.services[service].get("environment", {})
+        return {k: self._local(str(v), pairs) for k, v in env.items()}
+
+    def command(self, service: str, home: Path | None = None, key: str = "command") -> list[str]:
+        pairs = self._paths(service, home)
+        cmd = self.services[service][key]
+        if key == "healthcheck":
+            cmd = cmd["test"]
+            cmd = ["sh", "-c", cmd[1]] if cmd[0] == "CMD-SHELL" else cmd[1:]
+        cmd = [self._local(c, pairs) for c in cmd]
+        # the healthchecks ask localhost inside their container
+        for container, local in [
+            ("8080", self.port("airflow-apiserver:8080")),
+            ("8088", self.port("superset:8088")),
+            ("8974", self.scheduler_health_port),
+        ]:
+            cmd = [c.replace(f"localhost:{container}/", f"127.0.0.1:{local}/") for c in cmd]
+        return cmd
+
+
+def with_venv(env: dict[str, str]) -> dict[str, str]:
+    """The image's PATH (its virtual environment first), and the hostname the container's
+    healthchecks name (Airflow and Celery both record this one)."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {**env, "PATH": f"{bin_dir}:{os.environ['PATH']}", "HOSTNAME": socket.gethostname()}
+
+
+class Processes:
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.running: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.running.append((name, proc))
+        return proc
+
+    def alive(self) -> None:
+        dead = [(n, p.returncode) for n, p in self.running if p.poll() is not None]
+        assert not dead, f"exited: {dead}\n{self.tail(dead[0][0])}"
+
+    def tail(self, name: str, size: int = 3000) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-size:]
+
+    def stop_all(self) -> None:
+        """SIGTERM to every process group at once, then SIGKILL to what is left after 20 s."""
+        for _, proc in self.running:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _, proc in self.running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    r = subprocess.run(
+        cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert r.returncode == 0, f"{cmd[:4]}: {r.returncode}\n{(r.stdout + r.stderr)[-3000:]}"
+    return r.stdout
+
+
+def wait_for(what: str, check, timeout: float, procs: Processes, every: float = 1.0, errors=()):
+    """check() until it returns something true; a connection refused means not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.alive()
+        try:
+            if result := check():
+                return result
+        except (OSError, requests.RequestException, *errors):
+            pass
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def site(clean_inbox):
+    # postgres refuses to run as root: its folder is its own, outside pytest's (mode 700) tree
+    root = Path(tempfile.mkdtemp(prefix="fpa-scaleout-"))
+    site = Site(root, clean_inbox)
+    try:
+        _postgres(site)
+        _redis(site)
+        yield site
+    finally:
+        site.procs.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _postgres(site: Site) -> None:
+    pg_bin = Path(max(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4])))
+    env = with_venv({**os.environ, **site.env("postgres")})
+    data, sockets = site.root / "pgdata", site.root / "pgsock"
+    sockets.mkdir()
+    (site.root / "pgpass").write_text(env["POSTGRES_PASSWORD"])
+    shutil.chown(site.root, "postgres")
+    for p in (sockets, site.root / "pgpass"):
+        shutil.chown(p, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    # what the postgres image does on a new volume: the superuser with its password, password
+    # logins over TCP (the services'), trust on the local socket (the init scripts')
+    run(
+        as_postgres
+        + [f"{pg_bin}/initdb", "-D", str(data), "-U", env["POSTGRES_USER"], "-E", "UTF8"]
+        + ["--no-locale", f"--pwfile={site.root / 'pgpass'}", "--auth-local=trust"]
+        + ["--auth-host=scram-sha-256"],
+        env,
+    )
+    site.procs.start(
+        "postgres",
+        as_postgres
+        + [f"{pg_bin}/postgres", "-D", str(data), "-p", str(site.port("postgres:5432"))]
+        + ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}"]
+        # a throw-away server: no need to survive a power cut
+        + ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        env,
+    )
+    env |= {"PGHOST": str(sockets), "PGPORT": str(site.port("postgres:5432"))}
+    ready = site.command("postgres", key="healthcheck")
+    wait_for(
+        "postgres",
+        lambda: subprocess.run(ready, env=env, capture_output=True).returncode == 0,
+        60,
+        site.procs,
+        0.2,
+    )
+    run(["sh", str(PROJECT_ROOT / "docker" / "postgres-init.sh")], env)
+
+
+def _redis(site: Site) -> None:
+    import redis
+
+    env = {**os.environ, **site.env("redis")}
+    cmd = site.command("redis")
+    assert cmd[:2] == ["sh", "-c"] and "redis-server" in cmd[2]
+    (site.root / "redis").mkdir()
+    port = site.port("redis:6379")
+    cmd[2] += f" --port {port} --bind 127.0.0.1 --dir {site.root / 'redis'}"
+    site.procs.start("redis", cmd, env)
+    client = redis.Redis("127.0.0.1", port, password=site.values["REDIS_PASSWORD"])
+    wait_for("redis", client.ping, 30, site.procs, 0.2, (redis.ConnectionError,))
+
+
+def airflow_service_env(site: Site, service: str) -> dict[str, str]:
+    home = site.root / "airflow" / service  # each container's own AIRFLOW_HOME
+    home.mkdir(parents=True, exist_ok=True)
+    return with_venv(
+        airflow_env(
+            home,
+            **{
+                **site.env(service, home),
+                # loopback ports in place of the container's
+                "AIRFLOW__API__PORT": str(site.port("airflow-apiserver:8080")),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(
+                    site.scheduler_health_port
+                ),
+                # one DAG at a time here: fpa_freshness (hourly) would start at once and take
+                # the warehouse's one slot; the test unpauses fpa_nightly itself
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                # capacity, not configuration: each API worker process loads all of Airflow,
+                # and this 2-core machine runs the whole profile
+                "AIRFLOW__API__WORKERS": "1",
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def profile(site):
+    """What `docker compose up` starts: the two one-shot init steps side by side (Superset's
+    needs no warehouse yet), then Airflow's services once its schema is there."""
+    t0 = time.monotonic()
+    superset_init = subprocess.Popen(
+        site.command("superset-init"),
+        env=with_venv({**os.environ, **site.env("superset-init")}),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        run(site.command("airflow-init"), airflow_service_env(site, "airflow-init"))
+        print(f"airflow-init: {time.monotonic() - t0:.0f} s")
+        for service in AIRFLOW_SERVICES:
+            site.procs.start(service, site.command(service), airflow_service_env(site, service))
+        yield {"superset_init": superset_init, "started": t0}
+    finally:
+        stop(superset_init)
+
+
+@pytest.fixture(scope="module")
+def nightly(site, profile):
+    """fpa_nightly unpaused through the REST API: the scheduler starts the run of its latest
+    02:00 (no catch-up) on the Celery worker; polled until it ends. (run, task instances)"""
+    url = f"http://127.0.0.1:{site.port('airflow-apiserver:8080')}"
+    api = requests.Session()
+
+    def login():
+        r = api.post(
+            f"{url}/auth/token",
+            json={"username": "admin", "password": site.values["AIRFLOW_ADMIN_PASSWORD"]},
+            timeout=10,
+        )
+        return r.ok and r.json()["access_token"]
+
+    token = wait_for("airflow api-server", login, 120, site.procs)
+    up = time.monotonic() - profile["started"]
+    api.headers["Authorization"] = f"Bearer {token}"
+    dag = f"{url}/api/v2/dags/fpa_nightly"
+    wait_for("fpa_nightly parsed", lambda: api.get(dag, timeout=10).ok, 120, site.procs)
+    parsed = time.monotonic() - profile["started"]
+    print(f"api-server up at {up:.0f} s, fpa_nightly parsed at {parsed:.0f} s")
+    assert api.patch(dag, json={"is_paused": False}, timeout=10).ok
+    t_run = time.monotonic()
+    # each service's compose healthcheck, while the night runs
+    checks = {
+        service: subprocess.Popen(
+            site.command(service, key="healthcheck"),
+            env=airflow_service_env(site, service),
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for service in AIRFLOW_SERVICES
+    }
+    runs = wait_for(
+        "the scheduled run",
+        lambda: api.get(f"{dag}/dagRuns", timeout=10).json()["dag_runs"],
+        60,
+        site.procs,
+    )
+    run_id = runs[0]["dag_run_id"]
+
+    def finished():
+        state = api.get(f"{dag}/dagRuns/{run_id}", timeout=10).json()
+        return state if state["state"] in ("success", "failed") else None
+
+    dag_run = wait_for("the fpa_nightly run", finished, 300, site.procs, 2)
+    tis = api.get(f"{dag}/dagRuns/{run_id}/taskInstances", timeout=10).json()["task_instances"]
+    health = {}
+    for service, proc in checks.items():
+        out, _ = proc.communicate(timeout=120)
+        health[service] = proc.returncode
+        if proc.returncode:
+            print(f"healthcheck of {service} failed:\n{out[-1500:]}")
+    print(
+        f"fpa_nightly run: {time.monotonic() - t_run:.0f} s, "
+        f"{time.monotonic() - profile['started']:.0f} s from the start of the profile"
+    )
+    return {"run": dag_run, "runs": runs, "tasks": tis, "healthchecks": health}
+
+
+def test_fpa_nightly_runs_on_the_celery_worker_and_publishes_the_truth(site, nightly, clean_inbox):
+    worker_log = site.procs.tail("airflow-worker-duckdb", 6000)
+    assert len(nightly["runs"]) == 1 and nightly["run"]["run_type"] == "scheduled"
+    assert nightly["run"]["state"] == "success", worker_log
+    tasks = {t["task_id"]: t for t in nightly["tasks"]}
+    assert sorted(tasks) == sorted(NIGHTLY_TASKS)
+    assert {t["state"] for t in tasks.values()} == {"success"}, (tasks, worker_log)
+    # each ran on the worker that owns the warehouse: its queue, its pool
+    assert {(t["queue"], t["pool"]) for t in tasks.values()} == {(DUCKDB_QUEUE, POOL[0])}
+    assert {t["hostname"] for t in tasks.values()} == {socket.gethostname()}
+    # the published file (the warehouse volume, written by the worker) equals the truth
+    warehouse = Path(site.env("airflow-worker-duckdb")["FPA_WAREHOUSE"])
+    assert warehouse.parent == site.root / "volumes" / "warehouse"
+    truth = read_truth(clean_inbox, "insurance_city_year")
+    columns, keys = list(truth[0]), KEYS["insurance_city_year"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(f"SELECT {', '.join(columns)} FROM marts.insurance_city_year").fetchall()
+    got = {tuple(text(r[columns.index(k)]) for k in keys): r for r in rows}
+    want = {tuple(t[k] for k in keys): t for t in truth}
+    assert set(got) == set(want) and len(want) == 2 * 3 * 14  # 2022-2023, products, cities
+    assert [
+        (key, c)
+        for key in want
+        for i, c in enumerate(columns)
+        if not same(c, got[key][i], want[key][c])
+    ] == []
+    # the run is in Postgres (Airflow's metadata database of the profile), each task's Celery
+    # result too (the result backend; the last one may land just after the run's end)
+    import psycopg2
+
+    def metadata(sql: str, params=()) -> list[tuple]:
+        with closing(psycopg2.connect(db_url(site, "AIRFLOW"))) as con, con.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    assert metadata(
+        "SELECT state FROM dag_run WHERE dag_id = 'fpa_nightly' AND run_id = %s",
+        [nightly["run"]["dag_run_id"]],
+    ) == [("success",)]
+    done = "SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'"
+    wait_for(
+        "celery results", lambda: metadata(done) == [(len(NIGHTLY_TASKS),)], 30, site.procs, 0.5
+    )
+
+
+def db_url(site: Site, which: str) -> str:
+    v = site.values
+    return (
+        f"postgresql://{v[f'{which}_DB_USER']}:{v[f'{which}_DB_PASSWORD']}"
+        f"@127.0.0.1:{site.port('postgres:5432')}/{v[f'{which}_DB_NAME']}"
+    )
+
+
+def test_the_airflow_healthchecks_pass(nightly):
+    assert nightly["healthchecks"] == {service: 0 for service in AIRFLOW_SERVICES}
+
+
+@pytest.fixture(scope="module")
+def superset(site, profile, nightly):
+    """superset-init's `fpa superset sync` (started with the profile), then Superset served on
+    loopback with the superset service's environment, on the file the Airflow worker published."""
+    out, _ = profile["superset_init"].communicate(timeout=300)
+    assert profile["superset_init"].returncode == 0, out[-3000:]
+    env = site.env("superset")
+    home = Path(env["FPA_SUPERSET_HOME"])
+    port = site.port("superset:8088")
+    worker_env = with_venv({**os.environ, **site.env("superset-worker")})
+    site.procs.start("superset-worker", site.command("superset-worker"), worker_env)
+    with mock.patch.dict(os.environ, env):  # serve() starts gunicorn with this environment
+        proc = serve(home, port, workers=1)  # one chart asked: one gunicorn worker is enough
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "home": home, "env": env, "worker": worker_env}
+    finally:
+        stop(proc)
+
+
+def test_superset_answers_a_chart_from_the_redis_cache(site, superset):
+    import psycopg2
+    import redis
+
+    env = superset["env"]
+    with closing(psycopg2.connect(db_url(site, "SUPERSET"))) as con, con.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM slices WHERE uuid::text = %s", [bundle.uid("chart", "ins_units")]
+        )
+        ((chart_id,),) = cur.fetchall()
+        cur.execute("SELECT count(*) FROM slices")
+        assert cur.fetchone()[0] == len(bundle.all_charts())
+    # the metadata is in Postgres, the cache in Redis: nothing of either in the Superset home
+    assert not (superset["home"] / "superset.db").exists()
+    assert not (superset["home"] / "cache").exists()
+
+    cache = redis.Redis.from_url(env["FPA_REDIS_URL"])
+    assert cache.keys("fpa_data_*") == []
+    api = Api(superset["url"], "admin", site.values["SUPERSET_ADMIN_PASSWORD"])
+    first = api.get(f"/api/v1/chart/{chart_id}/data/")["result"][0]
+    assert first["error"] is None and not first["is_cached"]  # computed on the file
+    assert cache.keys("fpa_data_*"), "no chart data in Redis"
+    second = api.get(f"/api/v1/chart/{chart_id}/data/")["result"][0]
+    assert second["is_cached"] is True and second["data"] == first["data"]
+    with duckdb.connect(env["FPA_WAREHOUSE"], read_only=True) as con:
+        # the saved query, no dashboard filter: the province in the newest year, every product
+        ((units,),) = con.execute(
+            "SELECT sum(units) FROM marts.insurance_area_year WHERE area_level = 'province' "
+            "AND is_newest_year"
+        ).fetchall()
+    assert abs(second["data"][0]["units_wan"] - units / 1e4) < 1e-9
+
+    health = subprocess.run(
+        site.command("superset", key="healthcheck"), env=with_venv(dict(os.environ))
+    )
+    assert health.returncode == 0
+    # the Superset worker answers on its Celery queue in Redis (CELERY_CONFIG) as its
+    # healthcheck asks: once its banner is out (its "ready" goes below Superset's log level),
+    # retried as compose retries a healthcheck while a service starts
+    ping = site.command("superset-worker", key="healthcheck")
+
+    def pong() -> bool:
+        out = subprocess.run(ping, env=superset["worker"], capture_output=True, text=True)
+        return out.returncode == 0 and "pong" in out.stdout
+
+    def started() -> bool:
+        return "[queues]" in site.procs.tail("superset-worker")
+
+    wait_for("superset-worker", started, 90, site.procs)
+    wait_for("superset-worker's healthcheck", pong, 90, site.procs)
