@@ -13,7 +13,7 @@ from fpa.generate.workbooks import Sheet, xls_bytes, xlsx_bytes
 from fpa.ingest import ingest
 from fpa.normalise.ids import check_digit
 from fpa.personal import PersonHasher, load_key
-from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS
+from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, transcode
 
 
 def an_id(body: str = "45120219850612011") -> str:
@@ -265,6 +265,63 @@ def test_an_unknown_header_is_rejected_with_what_was_expected(tmp_path):
         status, code, *_ = audit(con)["insurer/JS_POLICY_20230301.csv"]
         reason = con.execute("SELECT reason FROM audit.load_audit").fetchone()[0]
     assert (status, code) == ("rejected", "unknown_layout") and "批改日期" in reason
+
+
+def test_an_unreadable_csv_is_rejected_and_the_rest_of_its_batch_loads(tmp_path):
+    inbox = tmp_path / "in"
+    extra = policy("GA3")
+    extra.append("一列太多")  # a field more than the header: not a readable CSV
+    lf = csv_file(inbox, "JS_POLICY_20230301.csv", POLICY_COLUMNS, [policy("GA1")], 7)
+    lf.write_bytes(lf.read_bytes().replace(b"\r\n", b"\n"))  # LF line ends read the same
+    os.utime(lf, (1.7e9, 1.7e9))
+    csv_file(inbox, "JS_POLICY_20230302.csv", POLICY_COLUMNS, [policy("GA2"), extra], 7)
+    csv_file(
+        inbox,
+        "JS_POLICY_20230303.csv",
+        POLICY_COLUMNS,
+        [policy("GA4"), policy("GA5", county="火星县"), policy("GA6")],
+        7,
+        when=1.7e9 + 1,
+    )
+    with load(inbox, tmp_path) as con:
+        got = audit(con)
+        lines = con.execute(
+            "SELECT policy_no, line FROM raw.insurer_policies ORDER BY policy_no"
+        ).fetchall()
+        assert reasons(con) == [(3, "unknown_region")]
+    assert got["insurer/JS_POLICY_20230302.csv"][:2] == ("rejected", "unknown_layout")
+    assert got["insurer/JS_POLICY_20230301.csv"] == ("loaded", None, 1, 1, 0)
+    assert got["insurer/JS_POLICY_20230303.csv"] == ("loaded", None, 3, 2, 1)
+    assert lines == [("GA1", 2), ("GA4", 2), ("GA6", 4)]
+
+
+def test_a_row_without_an_id_number_is_quarantined(tmp_path):
+    inbox = tmp_path / "in"
+    csv_file(inbox, "JS_POLICY_20230301.csv", POLICY_COLUMNS, [policy("GA1", id_=" ")], 7)
+    with load(inbox, tmp_path) as con:
+        assert reasons(con) == [(2, "bad_id_checksum")]
+        assert audit(con)["insurer/JS_POLICY_20230301.csv"] == ("loaded", None, 1, 0, 1)
+
+
+def test_the_person_key_in_sql_is_the_keyed_hmac():
+    hasher = PersonHasher(b"a key of the warehouse")
+    ids = [an_id(), an_id("45120219850612012"), "", "身份证"]
+    with duckdb.connect() as con:
+        hasher.install(con)
+        got = [con.execute(f"SELECT {hasher.sql('?')}", [i]).fetchone()[0] for i in ids]
+        plan = str(con.execute(f"EXPLAIN SELECT {hasher.sql('?')}", [ids[0]]).fetchall())
+    assert got == [hasher.reference(i) for i in ids] == [hasher(i) for i in ids]
+    assert "6" * 40 not in plan and "\\" * 40 not in plan  # the pads stay out of plans
+
+
+def test_transcoding_across_chunks_is_the_whole_file_decoded(tmp_path):
+    line = "GA1,计生家庭关爱保险,金城江区,测试甲乙\r\n"
+    text = "保单号,险种名称,所属县区,被保险人姓名\r\n" + line * 400_000 + "TRAILER,400000,0.00\r\n"
+    src = tmp_path / "in.csv"
+    src.write_bytes(text.encode("gb18030"))  # > 8 MiB: lines straddle the chunks
+    encoding, trailer = transcode(src, tmp_path / "out.csv")
+    assert (encoding, trailer) == ("gb18030", "TRAILER,400000,0.00")
+    assert (tmp_path / "out.csv").read_bytes().decode() == text[: -len("TRAILER,400000,0.00\r\n")]
 
 
 # ---- workbooks ---------------------------------------------------------------------------------

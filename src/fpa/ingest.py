@@ -3,13 +3,15 @@
 A file's manifest entry, audit row, raw rows and quarantined rows are committed together or not
 at all, so a killed run leaves either all of a file or none of it. Insurer files are read in
 batches (one DuckDB pass and one transaction for up to BATCH_BYTES of them: the per-file cost
-of a query is what makes a naive loader slow); workbooks one by one, committed in groups.
-A file already received (same name, same content) is skipped: running twice changes nothing.
+of a query is what makes a naive loader slow), while a worker thread transcodes the next batch;
+workbooks one by one, committed in groups. A file already received (same name, same content) is
+skipped: running twice changes nothing.
 """
 
 import os
 import tempfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +24,9 @@ from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources import insurer, reports, targets
-from fpa.state import StatePaths, locked, writer
+from fpa.state import StatePaths, insert_rows, locked, writer
 
-BATCH_BYTES = 32 << 20  # of insurer CSVs read in one pass: ~20x that in memory
+BATCH_BYTES = 64 << 20  # of insurer CSVs read in one pass: ~6x that in memory
 WORKBOOKS_PER_COMMIT = 200  # a commit costs more than a small workbook
 
 
@@ -53,16 +55,19 @@ def ingest(inbox: Path, warehouse: Path, progress=None, lock: bool = True) -> In
     scan = landing.scan(inbox)
     result = IngestResult(waiting=scan.waiting)
     with writer(paths, lock=lock) as con:
-        new = []
-        for received in scan.complete:
-            sha = received.sha256()
-            if con.execute(
-                "SELECT 1 FROM audit.load_audit WHERE file_name = ? AND file_sha256 = ?",
-                [received.file_name, sha],
-            ).fetchall():
-                result.skipped += 1
-            else:
-                new.append((received, sha))
+        # hashlib and file reads release the GIL: two threads checksum on both cores
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            shas = list(pool.map(landing.Received.sha256, scan.complete))
+        files = list(zip(scan.complete, shas, strict=True))
+        seen = set(
+            con.execute(
+                "SELECT file_name, file_sha256 FROM audit.load_audit "
+                "WHERE file_name IN (SELECT unnest(?))",
+                [[received.file_name for received, _ in files]],
+            ).fetchall()
+        )
+        new = [(r, sha) for r, sha in files if (r.file_name, sha) not in seen]
+        result.skipped = len(files) - len(new)
         _process(con, paths, new, started, result, progress)
     return result
 
@@ -109,16 +114,21 @@ def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult
 def _process(
     con, paths: StatePaths, new: list, started: datetime, result: IngestResult, progress
 ) -> None:
-    insurer.register_person_key(con, PersonHasher(load_key(paths.root)))
-    for kind in ("policy", "claim"):
-        files = [x for x in new if x[0].source == f"insurer_{kind}"]
-        for batch in _batches(files):
-            _insurer_batch(con, paths, kind, batch)
-            if progress:
-                progress(f"insurer {kind}: {batch[-1][0].file_name}")
+    hasher = PersonHasher(load_key(paths.root))
+    hasher.install(con)
+    by_kind = {
+        kind: [x for x in new if x[0].source == f"insurer_{kind}"] for kind in ("policy", "claim")
+    }
     workbooks = [x for x in new if not x[0].source.startswith("insurer_")]
-    for i in range(0, len(workbooks), WORKBOOKS_PER_COMMIT):
-        _workbooks(con, paths, workbooks[i : i + WORKBOOKS_PER_COMMIT])
+    # decided in the order the files are processed: the first of a content lands, the others
+    # are its duplicates
+    plan = _landing_plan(con, by_kind["policy"] + by_kind["claim"] + workbooks)
+    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp:
+        for kind, files in by_kind.items():
+            _insurer(con, paths, kind, plan[: len(files)], hasher, Path(tmp), progress)
+            plan = plan[len(files) :]
+    for i in range(0, len(plan), WORKBOOKS_PER_COMMIT):
+        _workbooks(con, paths, plan[i : i + WORKBOOKS_PER_COMMIT])
     # statuses as they stand at the end: a report of this run may supersede another
     for status, files, loaded, quarantined in con.execute(
         "SELECT status, count(*), sum(rows_loaded), sum(rows_quarantined) "
@@ -130,110 +140,147 @@ def _process(
         result.rows_quarantined += int(quarantined)
 
 
-def _batches(files: list) -> list[list]:
-    out, size = [[]], 0
+def _landing_plan(con, files: list) -> list[tuple[landing.Received, str, str | None]]:
+    """Each new file with, when its content was received before (or earlier in this run), the
+    name that content first arrived under: one query for all the files."""
+    first = dict(
+        con.execute(
+            "SELECT file_sha256, file_name FROM landing.manifest "
+            "WHERE file_sha256 IN (SELECT unnest(?))",
+            [[sha for _, sha in files]],
+        ).fetchall()
+    )
+    plan = []
     for received, sha in files:
-        if out[-1] and size + received.size > BATCH_BYTES:
+        plan.append((received, sha, first.get(sha)))
+        first.setdefault(sha, received.file_name)
+    return plan
+
+
+def _batches(plan: list) -> list[list]:
+    out, size = [[]], 0
+    for item in plan:
+        if out[-1] and size + item[0].size > BATCH_BYTES:
             out.append([])
             size = 0
-        out[-1].append((received, sha))
-        size += received.size
+        out[-1].append(item)
+        size += item[0].size
     return [b for b in out if b]
 
 
-def _audit(con, received: landing.Received, sha: str, outcome: insurer.Outcome) -> None:
-    con.execute(
-        "INSERT INTO audit.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            received.source,
-            received.file_name,
-            sha,
-            received.received_at,
-            outcome.status,
-            str(outcome.reason_code) or None,
-            outcome.reason or None,
-            outcome.rows_received,
-            outcome.rows_received - outcome.rows_quarantined,
-            outcome.rows_quarantined,
-            datetime.now(CST),
-        ],
-    )
-
-
-def _land(
-    con, paths: StatePaths, received: landing.Received, sha: str, pending: set[str]
-) -> Path | None:
-    """The archived copy of a new content; None (and a `duplicate` audit row) when the content
-    was received before, under any name."""
-    first = con.execute(
-        "SELECT file_name FROM landing.manifest WHERE file_sha256 = ?", [sha]
-    ).fetchone()
-    if first or sha in pending:
-        _audit(
-            con,
-            received,
-            sha,
-            insurer.Outcome(
-                "duplicate",
-                Reason.DUPLICATE,
-                f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first[0] if first else 'this run'}",
-            ),
-        )
-        return None
-    pending.add(sha)
-    con.execute(
-        "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?)",
-        [sha, received.source, received.file_name, received.size, datetime.now(CST)],
-    )
-    return landing.archive(received, sha, paths.landing)
-
-
-def _rejected(r: insurer.Rejected) -> insurer.Outcome:
-    return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
-
-
-def _insurer_batch(
-    con: duckdb.DuckDBPyConnection, paths: StatePaths, kind: str, batch: list
+def _insurer(
+    con, paths: StatePaths, kind: str, plan: list, hasher: PersonHasher, tmp: Path, progress
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp:
+    """The insurer files of one kind, batch by batch. A worker thread archives and transcodes
+    the next batch while DuckDB reads this one (DuckDB releases the GIL while it works, so the
+    Python codec and DuckDB run on both cores)."""
+    batches = _batches(plan)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        ahead = [worker.submit(_prepare, paths, kind, b, tmp) for b in batches[:1]]
+        for i, batch in enumerate(batches):
+            prepared = ahead.pop().result()
+            if i + 1 < len(batches):
+                ahead.append(worker.submit(_prepare, paths, kind, batches[i + 1], tmp))
+            _insurer_batch(con, kind, batch, prepared, hasher)
+            if progress:
+                progress(f"insurer {kind}: {batch[-1][0].file_name}")
+
+
+def _prepare(paths: StatePaths, kind: str, batch: list, tmp: Path) -> dict:
+    """Files only, no database: archive each new content and transcode it; per sha256 its
+    Prepared or Rejected."""
+    out = {}
+    for received, sha, first in batch:
+        if first is not None:
+            continue
+        landed = landing.archive(received, sha, paths.landing)
+        try:
+            out[sha] = insurer.prepare(
+                kind,
+                landed,
+                tmp,
+                received.file_name,
+                sha,
+                landing.insurer_day(received.file_name),
+                received.received_at,
+            )
+        except insurer.Rejected as r:
+            out[sha] = r
+    return out
+
+
+def _insurer_batch(con, kind: str, batch: list, prepared: dict, hasher: PersonHasher) -> None:
+    """One batch in one transaction: manifest, audit, quarantined and raw rows."""
+    ready = [p for p in prepared.values() if isinstance(p, insurer.Prepared)]
+    try:
+        ready, outcomes = insurer.read_batch(con, kind, ready)  # outside the transaction
         con.begin()
         try:
-            pending: set[str] = set()
-            prepared, by_sha = [], {}
-            for received, sha in batch:
-                landed = _land(con, paths, received, sha, pending)
-                if landed is None:
-                    continue
-                by_sha[sha] = received
-                try:
-                    prepared.append(
-                        insurer.prepare(
-                            kind,
-                            landed,
-                            Path(tmp),
-                            received.file_name,
-                            sha,
-                            landing.insurer_day(received.file_name),
-                            received.received_at,
-                        )
-                    )
-                except insurer.Rejected as r:
-                    _audit(con, received, sha, _rejected(r))
-            try:
-                outcomes = insurer.load_batch(con, kind, prepared)
-            except insurer.BatchUnreadable:  # find the unreadable file: one by one
-                outcomes = {}
-                for p in prepared:
-                    try:
-                        outcomes.update(insurer.load_batch(con, kind, [p]))
-                    except insurer.Rejected as r:
-                        outcomes[p.sha256] = _rejected(r)
-            for sha, outcome in outcomes.items():
-                _audit(con, by_sha[sha], sha, outcome)
+            _manifest(con, [(r, sha) for r, sha, first in batch if first is None])
+            outcomes.update(insurer.load_batch(con, kind, ready, hasher))
+            _audit(
+                con, [(r, sha, _outcome(prepared, outcomes, sha, first)) for r, sha, first in batch]
+            )
             con.commit()
         except BaseException:
             con.rollback()
             raise
+    finally:
+        for p in prepared.values():
+            if isinstance(p, insurer.Prepared):
+                p.body.unlink(missing_ok=True)
+
+
+def _outcome(prepared: dict, outcomes: dict, sha: str, first: str | None) -> insurer.Outcome:
+    if first is not None:
+        return _duplicate(first)
+    if isinstance(prepared[sha], insurer.Rejected):
+        return _rejected(prepared[sha])
+    return outcomes[sha]
+
+
+def _duplicate(first: str) -> insurer.Outcome:
+    return insurer.Outcome(
+        "duplicate", Reason.DUPLICATE, f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first}"
+    )
+
+
+def _audit(con, rows: list[tuple[landing.Received, str, insurer.Outcome]]) -> None:
+    """Audit rows, one statement for many."""
+    now = datetime.now(CST)
+    insert_rows(
+        con,
+        "audit.load_audit",
+        [
+            (
+                received.source,
+                received.file_name,
+                sha,
+                received.received_at,
+                outcome.status,
+                str(outcome.reason_code) or None,
+                outcome.reason or None,
+                outcome.rows_received,
+                outcome.rows_received - outcome.rows_quarantined,
+                outcome.rows_quarantined,
+                now,
+            )
+            for received, sha, outcome in rows
+        ],
+    )
+
+
+def _manifest(con, landed: list[tuple[landing.Received, str]]) -> None:
+    now = datetime.now(CST)
+    insert_rows(
+        con,
+        "landing.manifest",
+        [(sha, r.source, r.file_name, r.size, now) for r, sha in landed],
+    )
+
+
+def _rejected(r: insurer.Rejected) -> insurer.Outcome:
+    return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
 
 
 def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -> None:
@@ -241,11 +288,12 @@ def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -
     committed together."""
     con.begin()
     try:
-        pending: set[str] = set()
-        for received, sha in batch:
-            landed = _land(con, paths, received, sha, pending)
-            if landed is None:
+        for received, sha, first in batch:
+            if first is not None:
+                _audit(con, [(received, sha, _duplicate(first))])
                 continue
+            _manifest(con, [(received, sha)])
+            landed = landing.archive(received, sha, paths.landing)
             try:
                 if received.source == "report":
                     outcome = reports.parse(
@@ -264,7 +312,7 @@ def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -
                     )
             except insurer.Rejected as r:
                 outcome = _rejected(r)
-            _audit(con, received, sha, outcome)
+            _audit(con, [(received, sha, outcome)])
             if received.source == "report" and outcome.status == "loaded":
                 reports.settle_revisions(con, sha)
         con.commit()

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 KEY_ENV = "FPA_HMAC_KEY"
+_PADS = "temp.person_key_pads"
 
 
 def load_key(state_dir: Path) -> bytes:
@@ -30,14 +31,19 @@ def load_key(state_dir: Path) -> bytes:
 
 
 class PersonHasher:
-    """HMAC-SHA256 of normalised IDs, with the keyed state precomputed (about 1 µs an ID)."""
+    """HMAC-SHA256 of normalised IDs: in Python with the keyed state precomputed (about 1 µs an
+    ID), and in SQL (sql()), which the loader uses: DuckDB hashes a batch on all its threads,
+    where a Python UDF called row by row cost 18 % of an ingest."""
 
     def __init__(self, key: bytes):
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key.ljust(64, b"\0")))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key.ljust(64, b"\0")))
-        self._key = key
         if len(key) > 64:
             raise ValueError("HMAC key longer than the SHA-256 block: use at most 64 bytes")
+        block = key.ljust(64, b"\0")
+        self._inner_pad = bytes(b ^ 0x36 for b in block)
+        self._outer_pad = bytes(b ^ 0x5C for b in block)
+        self._inner = hashlib.sha256(self._inner_pad)
+        self._outer = hashlib.sha256(self._outer_pad)
+        self._key = key
 
     def __call__(self, id_number: str) -> str:
         inner = self._inner.copy()
@@ -45,6 +51,20 @@ class PersonHasher:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
+
+    def install(self, con) -> None:
+        """Make sql() usable on a DuckDB connection: the keyed pads in a one-row temp table (a
+        query parameter would be folded into the plan, where EXPLAIN and profiles show it)."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PADS} (inner_pad BLOB, outer_pad BLOB)")
+        con.execute(f"INSERT INTO {_PADS} VALUES (?, ?)", [self._inner_pad, self._outer_pad])
+
+    @staticmethod
+    def sql(id_sql: str) -> str:
+        """SQL for the same hash of the VARCHAR expression id_sql, on a connection install() has
+        prepared: HMAC spelled out with DuckDB's sha256 (RFC 2104: H(key ^ opad || H(key ^ ipad
+        || message))), vectorised on DuckDB's threads."""
+        inner = f"sha256((SELECT inner_pad FROM {_PADS}) || encode({id_sql}))"
+        return f"sha256((SELECT outer_pad FROM {_PADS}) || unhex({inner}))"
 
     def reference(self, id_number: str) -> str:  # the library's HMAC, for tests
         return hmac.new(self._key, id_number.encode(), hashlib.sha256).hexdigest()
