@@ -21,6 +21,7 @@ from fpa.state import StatePaths
 # the two paths dbt/profiles.yml reads
 BUILD_FILE_VAR = "FPA_BUILD_FILE"
 STATE_DB_VAR = "FPA_STATE_DB"
+PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target folder
 
 
 @dataclass
@@ -82,36 +83,64 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def build(warehouse: Path, run_id: str) -> BuildResult:
-    """`dbt build` (seeds, models, data and unit tests) into builds/<run_id>.duckdb.
+def parse_cache() -> Path:
+    """Where the last parse of this project is kept for warehouses that have none yet (a new
+    warehouse, a test's): dbt validates a saved parse itself (its version, the profile, every
+    file's checksum) and reparses what changed, so a stale one only costs the parse it saves."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fpa" / "dbt" / PARSE_FILE
+
+
+def warm_up() -> subprocess.Popen:
+    """Start dbt's process now: importing dbt takes ~8 s, which overlaps the ingest when
+    started before it. It waits for its job on stdin (see `build`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fpa.build"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -> BuildResult:
+    """`dbt build` (seeds, models, data and unit tests) into builds/<run_id>.duckdb. `child`: a
+    dbt process started by warm_up().
 
     dbt runs in its own process: dbt-duckdb keeps its database open for the life of the
     process, and the gate must open the candidate read-only afterwards. The caller holds the
     state lock, so nothing writes the state database while dbt reads it."""
-    # dbt builds under one fixed name, renamed after: the profile then stays the same from run
-    # to run, and dbt's partial parsing saves ~10 s a night
-    workfile = builds_dir(warehouse) / "building.duckdb"
-    candidate = builds_dir(warehouse) / f"{run_id}.duckdb"
-    candidate.parent.mkdir(parents=True, exist_ok=True)
+    # dbt builds under one fixed name, renamed after, and is given paths relative to the builds
+    # folder it runs in: the profile is then the same from run to run and from warehouse to
+    # warehouse, and dbt's partial parsing saves ~8 s a night
+    folder = builds_dir(warehouse)
+    workfile = folder / "building.duckdb"
+    candidate = folder / f"{run_id}.duckdb"
+    folder.mkdir(parents=True, exist_ok=True)
     for stale in (workfile, workfile.with_name(workfile.name + ".wal"), candidate):
         stale.unlink(missing_ok=True)
     result = BuildResult(candidate)
-    args = dbt_args("build", warehouse)
-    run_results = builds_dir(warehouse) / "dbt" / "target" / "run_results.json"
+    target = folder / "dbt" / "target"
+    run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)
+    _seed_parse(target / PARSE_FILE)
+    job = {
+        "args": dbt_args("build", warehouse),
+        "env": {
+            BUILD_FILE_VAR: workfile.name,
+            STATE_DB_VAR: os.path.relpath(StatePaths(warehouse).db.resolve(), folder),
+        },
+        "cwd": str(folder),
+    }
     started = time.monotonic()
-    proc = subprocess.run(
-        [dbt_executable(), *args],
-        env={**os.environ, **dbt_env(workfile, warehouse)},
-        capture_output=True,
-        text=True,
-    )
+    child = child or warm_up()
+    log, _ = child.communicate(json.dumps(job))
     result.seconds = time.monotonic() - started
     if workfile.exists():
         os.replace(workfile, candidate)
     if not run_results.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        result.failures.append(f"dbt could not run (exit {proc.returncode}): " + " / ".join(tail))
+        tail = log.strip().splitlines()[-5:]
+        result.failures.append(f"dbt could not run (exit {child.returncode}): " + " / ".join(tail))
         return result
     for r in json.loads(run_results.read_text(encoding="utf-8"))["results"]:
         kind = r["unique_id"].split(".")[0]
@@ -120,5 +149,37 @@ def build(warehouse: Path, run_id: str) -> BuildResult:
             name = r["unique_id"].split(".")[-1]
             message = (r.get("message") or r["status"]).strip().splitlines()
             result.failures.append(f"{kind} {name}: {message[0] if message else r['status']}")
-    result.success = proc.returncode == 0 and not result.failures
+    result.success = child.returncode == 0 and not result.failures
+    if result.success:
+        _keep_parse(target / PARSE_FILE)
     return result
+
+
+def _seed_parse(saved: Path) -> None:
+    cached = parse_cache()
+    if not saved.exists() and cached.exists():
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, saved)
+
+
+def _keep_parse(saved: Path) -> None:
+    if not saved.exists():
+        return
+    cached = parse_cache()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}")
+        shutil.copyfile(saved, partial)
+        os.replace(partial, cached)  # whole or not at all: other builds may be reading it
+    except OSError:
+        pass  # a cache that cannot be written only costs the next new warehouse its parse
+
+
+if __name__ == "__main__":  # the child of warm_up: import dbt first, then wait for the job
+    from dbt.cli.main import dbtRunner
+
+    spec = json.loads(sys.stdin.read())
+    os.environ.update(spec["env"])
+    os.chdir(spec["cwd"])
+    outcome = dbtRunner().invoke(spec["args"])
+    sys.exit(0 if outcome.success else 1)

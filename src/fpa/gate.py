@@ -22,6 +22,7 @@ from string import Template
 
 import duckdb
 import yaml
+from jinja2 import BytecodeCache
 
 from fpa.paths import PROJECT_ROOT
 from fpa.state import StatePaths
@@ -304,14 +305,10 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
                 )
             )
         )
-    actions = []
-    if docs_dir is not None:
-        actions = _docs_actions(context, docs_dir)
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="nightly_gate",
             validation_definitions=definitions,
-            actions=actions,
             result_format={"result_format": ResultFormat.COMPLETE},
         )
     )
@@ -320,6 +317,8 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
     finally:
         for source in sources.values():
             source.get_engine().dispose()
+    if docs_dir is not None:
+        _build_docs(context, docs_dir)
     checks = []
     for validation in run.run_results.values():
         suite_name = validation.suite_name
@@ -344,8 +343,20 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
     return checks
 
 
-def _docs_actions(context, docs_dir: Path) -> list:
-    from great_expectations.checkpoint import UpdateDataDocsAction
+def _build_docs(context, docs_dir: Path) -> None:
+    """The Data Docs of this run, built once after the checkpoint. GX's UpdateDataDocsAction
+    rebuilt the whole site (index included) after each of the 16 validations, and every page
+    render builds a fresh Jinja environment that compiles its templates again: 816 template
+    compilations, ~80 % of the gate's time. One build, with the compiled templates shared
+    between those environments, writes the same pages."""
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    cache = _TemplateCodeCache()
+    own_init = DefaultJinjaView.__init__
+
+    def init_sharing_compiled_templates(self, *args, **kwargs):
+        own_init(self, *args, **kwargs)
+        self.env.bytecode_cache = cache
 
     context.add_data_docs_site(
         site_name="gate",
@@ -358,7 +369,25 @@ def _docs_actions(context, docs_dir: Path) -> list:
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
-    return [UpdateDataDocsAction(name="docs", site_names=["gate"])]
+    DefaultJinjaView.__init__ = init_sharing_compiled_templates
+    try:
+        context.build_data_docs(site_names=["gate"])
+    finally:
+        DefaultJinjaView.__init__ = own_init
+
+
+class _TemplateCodeCache(BytecodeCache):
+    """Compiled templates kept in memory. Jinja keys each entry by the template's name and the
+    checksum of its source, so an entry is only reused for exactly that template."""
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[str, str], object] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        bucket.code = self._codes.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket) -> None:
+        self._codes[(bucket.key, bucket.checksum)] = bucket.code
 
 
 def vendor_docs(docs_dir: Path) -> None:

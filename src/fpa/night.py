@@ -125,12 +125,14 @@ def is_up_to_date(warehouse: Path, inputs: str) -> bool:
     return warehouse.exists() and last_published_inputs(StatePaths(warehouse)) == inputs
 
 
-def build_step(warehouse: Path, run_id: str, inputs: str) -> dbt_build.BuildResult:
+def build_step(
+    warehouse: Path, run_id: str, inputs: str, dbt_process=None
+) -> dbt_build.BuildResult:
     """The candidate built from the inputs whose digest is `inputs`. The caller holds the
     state lock."""
     paths = StatePaths(warehouse)
     publication.sweep_builds(dbt_build.builds_dir(warehouse))
-    built = dbt_build.build(warehouse, run_id)
+    built = dbt_build.build(warehouse, run_id, dbt_process)
     if not built.success:
         log_publication(paths, run_id, "blocked", inputs, "dbt build failed")
     return built
@@ -166,26 +168,28 @@ def load(
     paths = StatePaths(warehouse)
     result = NightResult(new_run_id())
     with locked(paths):
-        if from_archive:
-            result.ingest = reprocess(warehouse, progress, lock=False)
-        elif inbox is not None:
-            result.ingest = ingest(inbox, warehouse, progress, lock=False)
-        inputs = inputs_digest(paths)
-        if not from_archive and is_up_to_date(warehouse, inputs):
-            result.up_to_date = True
-            return result
-        gx_process = quality_gate.warm_up()  # imports GX while dbt builds
+        children = [dbt_build.warm_up()]  # imports dbt while the files are read
         try:
-            result.build = build_step(warehouse, result.run_id, inputs)
+            if from_archive:
+                result.ingest = reprocess(warehouse, progress, lock=False)
+            elif inbox is not None:
+                result.ingest = ingest(inbox, warehouse, progress, lock=False)
+            inputs = inputs_digest(paths)
+            if not from_archive and is_up_to_date(warehouse, inputs):
+                result.up_to_date = True
+                return result
+            children.append(quality_gate.warm_up())  # imports GX while dbt builds
+            result.build = build_step(warehouse, result.run_id, inputs, children[0])
             if not result.build.success:
                 return result
             result.gate = gate_step(
-                warehouse, result.run_id, result.build.candidate, inputs, gx_process
+                warehouse, result.run_id, result.build.candidate, inputs, children[1]
             )
         finally:
-            if gx_process.poll() is None:
-                gx_process.kill()
-                gx_process.wait()
+            for child in children:  # those not used: the night ended early
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
         if result.gate.blocked:
             return result
         result.kept = publish_step(warehouse, result.run_id, result.build.candidate, inputs)

@@ -1,6 +1,11 @@
 -- One row per policy: its current state (the latest version by 批改日期, then file date; the
 -- first version has no 批改日期) and its net premium over every delivered version, refunds
 -- included. The year, product and county a policy counts under are those of its current state.
+-- A table (in the working schema, dropped before publication): as a view, the window over
+-- every version ran again in int_insurance__area_year and in the uniqueness test, and on a
+-- 5-year province history (17 M versions) the one pipeline ran out of dbt's 1 GB.
+{{ config(materialized='table') }}
+
 with versions as (
     select * from {{ ref('stg_insurer__policies') }}
 ),
