@@ -139,6 +139,12 @@ def test_readers_holding_the_file_open_see_no_error_across_a_publish(night):
     )
     assert new.returncode == 0 and int(new.stdout) == before + 1
     old.close()
+    # dbt ran with paths relative to the builds folder: in this copied warehouse it reused the
+    # parse saved by the night it was copied from instead of parsing the project again
+    log = (warehouse.parent / "builds" / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    last_invocation = log.rsplit("=" * 30, 1)[-1]
+    assert "Found 28 models" in last_invocation
+    assert "Unable to do partial parsing" not in last_invocation
 
 
 def _kill_when(inbox: Path, warehouse: Path, ready) -> None:

@@ -405,8 +405,10 @@ CHROMIUM_ARGS = [
 ARTEFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
 
 
-def _settle(page, expected: int, timeout_s: float = 90) -> list:
-    """Wait until the dashboard shows `expected` charts and none is still loading."""
+def _settle(page, expected: int, titles: tuple[str, ...] = (), timeout_s: float = 90) -> list:
+    """Wait until the dashboard shows `expected` charts, none is still loading and the page
+    shows every title. (On a busy machine the dashboard can mount its grid a second time after
+    the charts first rendered: counting the charts alone once let a blank page through.)"""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         holders = page.query_selector_all(".dashboard-component-chart-holder")
@@ -416,9 +418,14 @@ def _settle(page, expected: int, timeout_s: float = 90) -> list:
             ".dashboard-component-chart-holder [data-test='chart-container']"
         )
         if len(holders) == expected and not loading and len(rendered) >= expected:
-            return holders
+            text = page.inner_text("body")
+            if all(t in text for t in titles):
+                return holders
         page.wait_for_timeout(300)
-    raise AssertionError(f"{len(holders)}/{expected} charts, {len(loading)} still loading")
+    missing = [t for t in titles if t not in page.inner_text("body")]
+    raise AssertionError(
+        f"{len(holders)}/{expected} charts, {len(loading)} still loading, titles missing: {missing}"
+    )
 
 
 def test_leadership_sees_every_dashboard_render_in_chromium(superset):
@@ -446,8 +453,9 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
         for board in spec.DASHBOARDS:
             page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
             expected = sum(len(row) for row in board.rows)
+            titles = (board.title, *(c.title for row in board.rows for c in row))
             try:
-                _settle(page, expected)
+                _settle(page, expected, titles)
             finally:
                 page.screenshot(path=str(ARTEFACTS / f"{board.slug}.png"), full_page=True)
             failed = page.query_selector_all(

@@ -5,6 +5,7 @@ published file only after the gate (fpa.publish). `fpa load` and Airflow's build
 `build`; Cosmos reads the same profile (dbt/profiles.yml) with the same two variables.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fpa import warm
 from fpa.paths import DBT_DIR
 from fpa.state import StatePaths
 
@@ -88,19 +90,14 @@ def parse_cache() -> Path:
     warehouse, a test's): dbt validates a saved parse itself (its version, the profile, every
     file's checksum) and reparses what changed, so a stale one only costs the parse it saves."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "fpa" / "dbt" / PARSE_FILE
+    # one per checkout: a parse records the project's absolute paths
+    checkout = hashlib.sha256(str(DBT_DIR.resolve()).encode()).hexdigest()[:16]
+    return base / "fpa" / "dbt" / checkout / PARSE_FILE
 
 
 def warm_up() -> subprocess.Popen:
-    """Start dbt's process now: importing dbt takes ~8 s, which overlaps the ingest when
-    started before it. It waits for its job on stdin (see `build`)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "fpa.build"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """Start dbt's process now, before the ingest; it runs the job `build` gives it."""
+    return warm.start("fpa.build")
 
 
 def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -> BuildResult:

@@ -24,6 +24,7 @@ import duckdb
 import yaml
 from jinja2 import BytecodeCache
 
+from fpa import warm
 from fpa.paths import PROJECT_ROOT
 from fpa.state import StatePaths
 
@@ -214,16 +215,8 @@ def run_gate(
 
 
 def warm_up() -> subprocess.Popen:
-    """Start the GX process now: importing GX takes ~13 s here, which overlaps the dbt build
-    when started before it. It waits for its job on stdin."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "fpa.gate"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "GX_ANALYTICS_ENABLED": "false"},
-    )
+    """Start the GX process now, before dbt builds; it runs the job `run_gate` gives it."""
+    return warm.start("fpa.gate", {"GX_ANALYTICS_ENABLED": "false"})
 
 
 def _checkpoint_in_child(
