@@ -8,25 +8,6 @@ from fpa.generate.inbox import generate
 
 SEED = 7
 
-# Longest files first (measured: `pytest --durations`). Each worker runs whole files
-# (--dist loadfile, in collection order with --no-loadscope-reorder): a long file started last
-# would run alone at the end while the other worker idles.
-LONGEST_FIRST = (
-    "test_superset.py",
-    "test_publish.py",
-    "test_scaleout.py",
-    "test_airflow.py",
-    "test_marts.py",
-    "test_generate.py",
-    "test_demo.py",
-    "test_sftp.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
-
 
 @pytest.fixture(scope="session")
 def small_inbox(tmp_path_factory) -> Path:
