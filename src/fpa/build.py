@@ -51,12 +51,13 @@ def builds_dir(warehouse: Path) -> Path:
     return warehouse.resolve().parent / "builds"
 
 
-def dbt_env(candidate: Path, warehouse: Path) -> dict[str, str]:
-    """What dbt/profiles.yml needs to build `candidate` from the state beside `warehouse`."""
-    return {
-        BUILD_FILE_VAR: str(candidate.resolve()),
-        STATE_DB_VAR: str(StatePaths(warehouse).db.resolve()),
-    }
+def dbt_env(candidate: Path, warehouse: Path, relative_to: Path | None = None) -> dict[str, str]:
+    """What dbt/profiles.yml needs to build `candidate` from the state beside `warehouse`:
+    absolute paths, or relative to `relative_to` (the folder dbt then runs in)."""
+    paths = (candidate.resolve(), StatePaths(warehouse).db.resolve())
+    if relative_to is not None:
+        paths = tuple(os.path.relpath(p, relative_to) for p in paths)
+    return {BUILD_FILE_VAR: str(paths[0]), STATE_DB_VAR: str(paths[1])}
 
 
 def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:
@@ -123,10 +124,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     _seed_parse(target / PARSE_FILE)
     job = {
         "args": dbt_args("build", warehouse),
-        "env": {
-            BUILD_FILE_VAR: workfile.name,
-            STATE_DB_VAR: os.path.relpath(StatePaths(warehouse).db.resolve(), folder),
-        },
+        "env": dbt_env(workfile, warehouse, relative_to=folder),
         "cwd": str(folder),
     }
     started = time.monotonic()

@@ -168,7 +168,8 @@ def load(
     paths = StatePaths(warehouse)
     result = NightResult(new_run_id())
     with locked(paths):
-        children = [dbt_build.warm_up()]  # imports dbt while the files are read
+        dbt_process = dbt_build.warm_up()  # imports dbt while the files are read
+        gx_process = None
         try:
             if from_archive:
                 result.ingest = reprocess(warehouse, progress, lock=False)
@@ -178,16 +179,16 @@ def load(
             if not from_archive and is_up_to_date(warehouse, inputs):
                 result.up_to_date = True
                 return result
-            children.append(quality_gate.warm_up())  # imports GX while dbt builds
-            result.build = build_step(warehouse, result.run_id, inputs, children[0])
+            gx_process = quality_gate.warm_up()  # imports GX while dbt builds
+            result.build = build_step(warehouse, result.run_id, inputs, dbt_process)
             if not result.build.success:
                 return result
             result.gate = gate_step(
-                warehouse, result.run_id, result.build.candidate, inputs, children[1]
+                warehouse, result.run_id, result.build.candidate, inputs, gx_process
             )
         finally:
-            for child in children:  # those not used: the night ended early
-                if child.poll() is None:
+            for child in (dbt_process, gx_process):  # those not used: the night ended early
+                if child is not None and child.poll() is None:
                     child.kill()
                     child.wait()
         if result.gate.blocked:
