@@ -1,5 +1,7 @@
 """Each written form the contract lists, by name, with the value it must give."""
 
+import hashlib
+import hmac
 from datetime import date
 from decimal import Decimal
 
@@ -104,4 +106,31 @@ def test_person_key_is_hmac_sha256():
     h = PersonHasher(b"demo-key")
     assert h("45120219850612011X") == h.reference("45120219850612011X")
     assert h("45120219850612011X") != PersonHasher(b"other")("45120219850612011X")
-    assert len(h("45120219850612011X")) == 64
+    full = hmac.new(b"demo-key", b"45120219850612011X", hashlib.sha256).hexdigest()
+    assert h("45120219850612011X") == int(full[:32], 16)  # the first 128 bits, as an integer
+
+
+def test_a_state_with_hex_person_keys_keeps_each_persons_key(tmp_path):
+    """A state written before keys were truncated held the 64 hex digits; opening it converts
+    them, and a person loaded again gets the very key the conversion gave."""
+    import duckdb
+
+    from fpa.state import StatePaths, writer
+
+    h = PersonHasher(b"demo-key")
+    full = hmac.new(b"demo-key", b"45120219850612011X", hashlib.sha256).hexdigest()
+    paths = StatePaths(tmp_path / "fpa.duckdb")
+    paths.root.mkdir()
+    with duckdb.connect(str(paths.db)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.insurer_claims (claim_no VARCHAR, person_key VARCHAR NOT NULL)"
+        )
+        con.execute("INSERT INTO raw.insurer_claims VALUES ('LP1', ?)", [full])
+    with writer(paths) as con:
+        got = con.execute("SELECT person_key FROM raw.insurer_claims").fetchall()
+        kinds = con.execute(
+            "SELECT DISTINCT data_type FROM duckdb_columns() WHERE column_name = 'person_key'"
+        ).fetchall()
+    assert got == [(h("45120219850612011X"),)]
+    assert kinds == [("UHUGEINT",)]

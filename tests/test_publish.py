@@ -206,11 +206,12 @@ def _candidate_from(warehouse: Path, tmp_path: Path) -> Path:
     return candidate
 
 
-def test_an_emptied_mart_and_a_published_id_number_block(night, tmp_path):
+def test_an_emptied_mart_a_published_id_number_and_a_raw_one_block(night, tmp_path):
     from datetime import datetime
 
     from fpa.clock import CST
     from fpa.gate import run_gate
+    from fpa.state import StatePaths
 
     _, warehouse = night
     candidate = _candidate_from(warehouse, tmp_path)
@@ -218,10 +219,18 @@ def test_an_emptied_mart_and_a_published_id_number_block(night, tmp_path):
     with duckdb.connect(str(candidate)) as con:
         con.execute("DELETE FROM marts.training_monthly")
         con.execute("UPDATE marts.load_audit SET reason = 'see ' || ? WHERE rowid = 0", [leaked])
+    with duckdb.connect(str(StatePaths(warehouse).db)) as con:  # an ID kept as a number
+        con.execute(
+            "UPDATE raw.insurer_policies SET person_key = 451202198506120112 WHERE rowid = 0"
+        )
     result = run_gate(candidate, warehouse, "test-run", datetime.now(CST))
     blocking = {c.expectation: c.observed for c in result.failed("blocking")}
     assert result.blocked
-    assert set(blocking) == {"no_table_emptied", "no_id_or_phone_published"}
+    assert set(blocking) == {
+        "no_table_emptied",
+        "no_id_or_phone_published",
+        "person_key_is_a_keyed_hash",
+    }
     assert "table_name=marts.training_monthly" in blocking["no_table_emptied"]
     assert "marts.load_audit, column_name=reason" in blocking["no_id_or_phone_published"]
     # the finding names where, never the number itself

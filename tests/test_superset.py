@@ -405,11 +405,16 @@ CHROMIUM_ARGS = [
 ARTEFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
 
 
-def _settle(page, expected: int, titles: tuple[str, ...] = (), timeout_s: float = 90) -> list:
+def _settle(
+    page, expected: int, titles: tuple[str, ...] = (), timeout_s: float = 90, trail=()
+) -> str:
     """Wait until the dashboard shows `expected` charts, none is still loading and the page
-    shows every title. (On a busy machine the dashboard can mount its grid a second time after
-    the charts first rendered: counting the charts alone once let a blank page through.)"""
+    shows every title, and still does 1.5 s later; the page's text then. (On a busy machine the
+    dashboard can mount its grid a second time after the charts first rendered: counting the
+    charts alone once let a blank page through, and a page read right after the first render
+    was once blank.)"""
     deadline = time.monotonic() + timeout_s
+    settled_since = None
     while time.monotonic() < deadline:
         holders = page.query_selector_all(".dashboard-component-chart-holder")
         loading = page.query_selector_all(".dashboard-component-chart-holder .loading")
@@ -417,14 +422,23 @@ def _settle(page, expected: int, titles: tuple[str, ...] = (), timeout_s: float 
             ".dashboard-component-chart-holder .chart-container, "
             ".dashboard-component-chart-holder [data-test='chart-container']"
         )
-        if len(holders) == expected and not loading and len(rendered) >= expected:
-            text = page.inner_text("body")
-            if all(t in text for t in titles):
-                return holders
+        text = page.inner_text("body")
+        if (
+            len(holders) == expected
+            and not loading
+            and len(rendered) >= expected
+            and all(t in text for t in titles)
+        ):
+            settled_since = settled_since or time.monotonic()
+            if time.monotonic() - settled_since >= 1.5:
+                return text
+        else:
+            settled_since = None
         page.wait_for_timeout(300)
     missing = [t for t in titles if t not in page.inner_text("body")]
     raise AssertionError(
-        f"{len(holders)}/{expected} charts, {len(loading)} still loading, titles missing: {missing}"
+        f"{len(holders)}/{expected} charts, {len(loading)} still loading, titles missing: "
+        f"{missing}; at {page.url}; refused responses: {list(trail)[-10:]}"
     )
 
 
@@ -445,6 +459,13 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
                 else None
             ),
         )
+        # a dashboard once showed the login page right after a login (a busy machine): what the
+        # server refused, for the failure's message
+        refused: list[str] = []
+        page.on(
+            "response",
+            lambda r: refused.append(f"{r.status} {r.url}") if r.status in (401, 403) else None,
+        )
         page.goto(f"{superset['url']}/login/")
         page.fill("#username", user.username)
         page.fill("#password", user.password)
@@ -455,7 +476,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
             expected = sum(len(row) for row in board.rows)
             titles = (board.title, *(c.title for row in board.rows for c in row))
             try:
-                _settle(page, expected, titles)
+                text = _settle(page, expected, titles, trail=refused)
             finally:
                 page.screenshot(path=str(ARTEFACTS / f"{board.slug}.png"), full_page=True)
             failed = page.query_selector_all(
@@ -463,7 +484,6 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
                 ".dashboard-component-chart-holder .ant-alert-error"
             )
             assert not failed, [f.inner_text()[:200] for f in failed]
-            text = page.inner_text("body")
             assert board.title in text
             assert all(c.title in text for row in board.rows for c in row), board.slug
         # the insurance big numbers as leadership reads them: 万份 with two decimals

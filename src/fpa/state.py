@@ -18,6 +18,7 @@ import duckdb
 
 from fpa import reference
 from fpa.normalise.regions import alias_rows
+from fpa.personal import HEX_KEY_TO_INT
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS landing;
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS raw.insurer_policies (
     policy_no VARCHAR NOT NULL, product_code VARCHAR NOT NULL, product_name VARCHAR,
     written_on DATE NOT NULL, cover_start DATE, cover_end DATE,
     units INTEGER NOT NULL, premium_yuan DECIMAL(18, 2) NOT NULL,
-    id_type VARCHAR, person_key VARCHAR NOT NULL,
+    id_type VARCHAR, person_key UHUGEINT NOT NULL,  -- fpa.personal: keyed hash
     city_name VARCHAR, county_name VARCHAR, county_code VARCHAR NOT NULL,
     branch VARCHAR, status VARCHAR NOT NULL, changed_on DATE,
     received_at TIMESTAMPTZ NOT NULL
@@ -70,7 +71,7 @@ CREATE TABLE IF NOT EXISTS raw.insurer_policies (
 CREATE TABLE IF NOT EXISTS raw.insurer_claims (
     file_sha256 VARCHAR NOT NULL, file_day DATE NOT NULL, line INTEGER NOT NULL,
     claim_no VARCHAR NOT NULL, policy_no VARCHAR, product_code VARCHAR NOT NULL,
-    person_key VARCHAR NOT NULL, event_on DATE, reported_on DATE, settled_on DATE,
+    person_key UHUGEINT NOT NULL, event_on DATE, reported_on DATE, settled_on DATE,
     cause VARCHAR, paid_yuan DECIMAL(18, 2) NOT NULL, status VARCHAR NOT NULL,
     county_name VARCHAR, county_code VARCHAR NOT NULL,
     received_at TIMESTAMPTZ NOT NULL
@@ -153,6 +154,7 @@ def writer(paths: StatePaths, lock: bool = True) -> Iterator[duckdb.DuckDBPyConn
         con = duckdb.connect(str(paths.db))
         try:
             con.execute(SCHEMA)
+            _migrate(con)
             _refresh_reference(con)
             yield con
             con.execute("CHECKPOINT")
@@ -166,6 +168,23 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
         return
     columns = [list(c) for c in zip(*rows, strict=True)]
     con.execute(f"INSERT INTO {table} SELECT {', '.join(['unnest(?)'] * len(columns))}", columns)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a state written by an earlier version up to SCHEMA. Person keys were the 64 hex
+    digits of the HMAC; they are now its first 128 bits as an integer, which the hex holds:
+    the same person keeps the same key."""
+    for table in ("raw.insurer_policies", "raw.insurer_claims"):
+        schema, name = table.split(".")
+        (kind,) = con.execute(
+            "SELECT data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? AND column_name = 'person_key'",
+            [schema, name],
+        ).fetchone()
+        if kind == "VARCHAR":
+            con.execute(
+                f"ALTER TABLE {table} ALTER person_key TYPE UHUGEINT USING {HEX_KEY_TO_INT}"
+            )
 
 
 def _refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
