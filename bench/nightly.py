@@ -118,14 +118,29 @@ def stage_publish(inbox: Path, work: Path) -> str:
     return f"{warehouse.stat().st_size / 2**20:.0f} MiB published"
 
 
+def _slowest(warehouse: Path, n: int = 3) -> str:
+    """The dbt nodes that took longest in the warehouse's last build: where its time went."""
+    from fpa.build import builds_dir
+
+    results = builds_dir(warehouse) / "dbt" / "target" / "run_results.json"
+    nodes = json.loads(results.read_text(encoding="utf-8"))["results"]
+    nodes.sort(key=lambda r: -r["execution_time"])
+    named = [f"{r['unique_id'].split('.')[-1]} {r['execution_time']:.1f}" for r in nodes[:n]]
+    return ", ".join(named)
+
+
 def _night(inbox: Path, warehouse: Path) -> str:
     from fpa.night import load
 
+    started = time.monotonic()
     r = load(inbox, warehouse)
     if not r.published:
         raise SystemExit(r.summary())
-    seconds = f"dbt {r.build.seconds:.0f} s, gate {r.gate.seconds:.0f} s"
-    return f"{r.ingest.rows_loaded} new rows; {seconds}"
+    before_build = time.monotonic() - started - r.build.seconds - r.gate.seconds
+    return (
+        f"{r.ingest.rows_loaded} new rows; ingest and checks {before_build:.0f} s, "
+        f"dbt {r.build.seconds:.0f} s (slowest: {_slowest(warehouse)}), gate {r.gate.seconds:.0f} s"
+    )
 
 
 def stage_whole_night(inbox: Path, work: Path) -> str:

@@ -20,9 +20,10 @@ from fpa import warm
 from fpa.paths import DBT_DIR
 from fpa.state import StatePaths
 
-# the two paths dbt/profiles.yml reads
+# the three paths dbt/profiles.yml reads
 BUILD_FILE_VAR = "FPA_BUILD_FILE"
 STATE_DB_VAR = "FPA_STATE_DB"
+WORK_DB_VAR = "FPA_WORK_DB"
 PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target folder
 
 
@@ -51,13 +52,53 @@ def builds_dir(warehouse: Path) -> Path:
     return warehouse.resolve().parent / "builds"
 
 
+def work_db(warehouse: Path) -> Path:
+    """The incremental models' database: kept from night to night (a candidate is new each
+    night), in a folder of its own so that sweeping old candidates never touches it."""
+    return builds_dir(warehouse) / "incremental" / "work.duckdb"
+
+
 def dbt_env(candidate: Path, warehouse: Path, relative_to: Path | None = None) -> dict[str, str]:
     """What dbt/profiles.yml needs to build `candidate` from the state beside `warehouse`:
     absolute paths, or relative to `relative_to` (the folder dbt then runs in)."""
-    paths = (candidate.resolve(), StatePaths(warehouse).db.resolve())
+    work_db(warehouse).parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file only
+    paths = (candidate.resolve(), StatePaths(warehouse).db.resolve(), work_db(warehouse).resolve())
     if relative_to is not None:
         paths = tuple(os.path.relpath(p, relative_to) for p in paths)
-    return {BUILD_FILE_VAR: str(paths[0]), STATE_DB_VAR: str(paths[1])}
+    return {BUILD_FILE_VAR: str(paths[0]), STATE_DB_VAR: str(paths[1]), WORK_DB_VAR: str(paths[2])}
+
+
+def project_files() -> list[Path]:
+    """The dbt project's code: what a build is a function of, besides the state."""
+    code = [DBT_DIR / "dbt_project.yml", DBT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds"):
+        code += sorted((DBT_DIR / folder).rglob("*.*"))
+    return code
+
+
+def project_digest() -> str:
+    h = hashlib.sha256()
+    for f in project_files():
+        h.update(f.relative_to(DBT_DIR).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def forget_increments(warehouse: Path) -> None:
+    """Drop the incremental models' tables: the next build computes them in full. After a
+    reprocess (the raw rows are new), a failed build (a table may be half updated) or a change
+    of the dbt project (the tables were computed by other code)."""
+    folder = work_db(warehouse).parent
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _check_increments(warehouse: Path) -> Path:
+    """The work database, forgotten first if it was built by another version of the project.
+    Returns the file that records the version, written after a successful build."""
+    stamp = work_db(warehouse).with_name("project.sha256")
+    if not stamp.exists() or stamp.read_text() != project_digest():
+        forget_increments(warehouse)
+    return stamp
 
 
 def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:
@@ -125,6 +166,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)
     _seed_parse(target / PARSE_FILE)
+    stamp = _check_increments(warehouse)
     job = {
         "args": dbt_args(["build", "--exclude-resource-type", "unit_test"], warehouse),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
@@ -139,6 +181,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     if not run_results.exists():
         tail = log.strip().splitlines()[-5:]
         result.failures.append(f"dbt could not run (exit {child.returncode}): " + " / ".join(tail))
+        forget_increments(warehouse)
         return result
     for r in json.loads(run_results.read_text(encoding="utf-8"))["results"]:
         kind = r["unique_id"].split(".")[0]
@@ -150,6 +193,9 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     result.success = child.returncode == 0 and not result.failures
     if result.success:
         _keep_parse(target / PARSE_FILE)
+        stamp.write_text(project_digest())
+    else:
+        forget_increments(warehouse)
     return result
 
 

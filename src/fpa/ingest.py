@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from fpa import landing
+from fpa.build import forget_increments
 from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import DESCRIPTIONS, Reason
@@ -55,10 +56,20 @@ def ingest(inbox: Path, warehouse: Path, progress=None, lock: bool = True) -> In
     scan = landing.scan(inbox)
     result = IngestResult(waiting=scan.waiting)
     with writer(paths, lock=lock) as con:
+        # a file under the same name, size and modification time as one checksummed before is
+        # taken to be that file (rsync's test): only the others are read
+        known = {
+            (name, size, at): sha
+            for name, size, at, sha in con.execute(
+                "SELECT file_name, size, received_at, file_sha256 FROM audit.inbox_checksums"
+            ).fetchall()
+        }
+        unknown = [r for r in scan.complete if _identity(r) not in known]
         # hashlib and file reads release the GIL: two threads checksum on both cores
         with ThreadPoolExecutor(max_workers=2) as pool:
-            shas = list(pool.map(landing.Received.sha256, scan.complete))
-        files = list(zip(scan.complete, shas, strict=True))
+            shas = pool.map(landing.Received.sha256, unknown)
+            known |= zip(map(_identity, unknown), shas, strict=True)
+        files = [(r, known[_identity(r)]) for r in scan.complete]
         seen = set(
             con.execute(
                 "SELECT file_name, file_sha256 FROM audit.load_audit "
@@ -69,7 +80,19 @@ def ingest(inbox: Path, warehouse: Path, progress=None, lock: bool = True) -> In
         new = [(r, sha) for r, sha in files if (r.file_name, sha) not in seen]
         result.skipped = len(files) - len(new)
         _process(con, paths, new, started, result, progress)
+        if unknown:  # recorded once the files are processed: a failed night checksums again
+            rows = [(*_identity(r), known[_identity(r)]) for r in unknown]
+            columns = [list(c) for c in zip(*rows, strict=True)]
+            con.execute(
+                "INSERT OR REPLACE INTO audit.inbox_checksums "
+                "SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
+                columns,
+            )
     return result
+
+
+def _identity(received: landing.Received) -> tuple:
+    return received.file_name, received.size, received.received_at
 
 
 def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult:
@@ -108,6 +131,7 @@ def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult
             os.replace(earlier, paths.db)
             raise
         earlier.unlink()
+        forget_increments(warehouse)  # every raw row is new: the next build computes in full
     return result
 
 

@@ -19,7 +19,7 @@ from fpa import gate as quality_gate
 from fpa import publish as publication
 from fpa.clock import CST
 from fpa.ingest import IngestResult, ingest, reprocess
-from fpa.paths import DBT_DIR, PROJECT_ROOT
+from fpa.paths import PROJECT_ROOT
 from fpa.state import StatePaths, locked
 
 PUBLISHED = 0
@@ -81,9 +81,7 @@ def inputs_digest(paths: StatePaths) -> str:
             "SELECT file_name, file_sha256, status FROM audit.load_audit ORDER BY ALL"
         ).fetchall():
             h.update(repr(row).encode())
-    code = [DBT_DIR / "dbt_project.yml"]
-    for folder in ("models", "macros", "tests", "seeds"):
-        code += sorted((DBT_DIR / folder).rglob("*.*"))
+    code = dbt_build.project_files()
     code += [quality_gate.SUITES_FILE, quality_gate.EXPECTATIONS_DIR / quality_gate.ALLOW_LIST]
     # named by where they sit, not by absolute path: a checkout or a warehouse folder moved to
     # another machine has the same inputs

@@ -48,6 +48,14 @@ CREATE TABLE IF NOT EXISTS audit.load_audit (
     processed_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (file_name, file_sha256)
 );
+-- each inbox file's SHA-256 by its name, size and modification time: a night reads only the
+-- files it has not seen (checksumming a 5-year inbox again, 2.6 GB, took 1.4 s of every night)
+CREATE TABLE IF NOT EXISTS audit.inbox_checksums (
+    file_name VARCHAR PRIMARY KEY,
+    size BIGINT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    file_sha256 VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit.quarantine (
     source VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL,

@@ -1,5 +1,10 @@
 -- One row per claim: its latest delivered version (by file date, then line). A claim whose
 -- policy has not arrived is kept: it counts by its own product, county and 结案日期.
+-- A table (in the working schema, dropped before publication): int_insurance__area_year reads
+-- it three times and its uniqueness test once, and the window over a million claims took
+-- 0.5 s each time as a view.
+{{ config(materialized='table') }}
+
 with current_state as (
     select *
     from {{ ref('stg_insurer__claims') }}
