@@ -181,7 +181,9 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Bring a state written by an earlier version up to SCHEMA. Person keys were the 64 hex
     digits of the HMAC; they are now its first 128 bits as an integer, which the hex holds:
-    the same person keeps the same key."""
+    the same person keeps the same key. (A migration that rewrites raw rows must also drop the
+    incremental models' tables, fpa.build.forget_increments: they see only new files. This one
+    predates them: no warehouse has both.)"""
     for table in ("raw.insurer_policies", "raw.insurer_claims"):
         schema, name = table.split(".")
         (kind,) = con.execute(
