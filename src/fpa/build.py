@@ -92,13 +92,15 @@ def forget_increments(warehouse: Path) -> None:
         shutil.rmtree(folder)
 
 
-def _check_increments(warehouse: Path) -> Path:
+def _check_increments(warehouse: Path) -> tuple[Path, str]:
     """The work database, forgotten first if it was built by another version of the project.
-    Returns the file that records the version, written after a successful build."""
+    Returns the file that records the version and this version, to write after a successful
+    build."""
     stamp = work_db(warehouse).with_name("project.sha256")
-    if not stamp.exists() or stamp.read_text() != project_digest():
+    digest = project_digest()
+    if not stamp.exists() or stamp.read_text() != digest:
         forget_increments(warehouse)
-    return stamp
+    return stamp, digest
 
 
 def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:
@@ -166,7 +168,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)
     _seed_parse(target / PARSE_FILE)
-    stamp = _check_increments(warehouse)
+    stamp, digest = _check_increments(warehouse)
     job = {
         "args": dbt_args(["build", "--exclude-resource-type", "unit_test"], warehouse),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
@@ -193,7 +195,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     result.success = child.returncode == 0 and not result.failures
     if result.success:
         _keep_parse(target / PARSE_FILE)
-        stamp.write_text(project_digest())
+        stamp.write_text(digest)
     else:
         forget_increments(warehouse)
     return result

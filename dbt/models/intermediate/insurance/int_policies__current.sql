@@ -6,7 +6,7 @@
 -- fpa.build starts it afresh when the dbt project changes, a build fails or the state is
 -- reprocessed): a night recomputes only the policies with a version in a file this table has
 -- not seen, over every version of those policies. A full window over 5 years of versions
--- (15.7 M) took 17.5 s of a 40 s incremental night; a day's 9.5 k policies take well under one.
+-- (15.7 M) took 17.5 s of a 40 s incremental night; the policies of a day's file take 1.3 s.
 -- A file is seen once one of its rows is some policy's current state; a file whose every row
 -- was overtaken is taken as unseen again, which recomputes a few policies to the same values.
 {{ config(
