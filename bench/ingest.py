@@ -44,6 +44,42 @@ def floor(inbox: Path, work: Path) -> int:
     return n
 
 
+def required(inbox: Path, work: Path) -> int:
+    """The floor plus the two things no loader of this contract can skip: the HMAC of every ID
+    (fpa.personal's SQL) and the rows written to a DuckDB file. Nothing is checked, typed or
+    quarantined, no line is numbered: what ours costs beyond this is the checking."""
+    import duckdb
+
+    from fpa.personal import PersonHasher
+    from fpa.sources.insurer import CLAIM_COLUMNS, PERSONAL, POLICY_COLUMNS
+
+    out = work / "utf8"
+    out.mkdir()
+    for p in sorted((inbox / "insurer").rglob("*.csv")):
+        with open(out / p.name, "wb") as f:
+            subprocess.run(["iconv", "-c", "-f", "GB18030", "-t", "UTF-8", str(p)], stdout=f)
+    con = duckdb.connect(str(work / "required.duckdb"))
+    PersonHasher(b"bench key").install(con)
+    n = 0
+    for stem, columns in (("JS_POLICY", POLICY_COLUMNS), ("JS_CLAIM", CLAIM_COLUMNS)):
+        files = [str(p) for p in sorted(out.glob(f"{stem}*.csv"))]
+        kept = [
+            PersonHasher.sql(f'"{c}"') if PERSONAL.get(c) == "id" else f'"{c}"'
+            for c in columns
+            if PERSONAL.get(c) not in ("name", "phone")
+        ]
+        # ignore_errors skips each file's trailer (and the mangled UTF-8 file's bad rows)
+        struct = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+        con.execute(
+            f"CREATE TABLE {stem} AS SELECT {', '.join(kept)} FROM read_csv(?, header = true, "
+            f"auto_detect = false, columns = {struct}, ignore_errors = true)",
+            [files],
+        )
+        n += con.execute(f"SELECT count(*) FROM {stem}").fetchone()[0]
+    con.execute("CHECKPOINT")
+    return n
+
+
 def ours(inbox: Path, work: Path) -> int:
     from fpa.ingest import ingest
 
@@ -92,6 +128,7 @@ def naive(inbox: Path, work: Path) -> int:
 
 PATHS = {
     "floor (iconv + DuckDB read_csv)": floor,
+    "required (floor + HMAC + write)": required,
     "ours (insurer only)": ours,
     "ours (whole inbox)": ours,
     "naive (pandas + openpyxl)": naive,

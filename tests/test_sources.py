@@ -592,7 +592,10 @@ def test_a_corrupt_workbook_is_rejected(tmp_path):
         (("", "2023年6月5日", 1), ("(1)", "2023年6月5日", 2), "(1)"),  # else the later arrival
     ],
 )
-def test_a_revised_report_replaces_the_earlier_one_entirely(tmp_path, first, second, current):
+@pytest.mark.parametrize("nights", [1, 2], ids=["one night", "a night each"])
+def test_a_revised_report_replaces_the_earlier_one_entirely(
+    tmp_path, first, second, current, nights
+):
     inbox = tmp_path / "in"
     for (suffix, filled, when), n in ((first, 10), (second, 20)):
         book(
@@ -603,15 +606,21 @@ def test_a_revised_report_replaces_the_earlier_one_entirely(tmp_path, first, sec
             filled=filled,
             when=1.7e9 + when * 86400,
         )
+        if nights == 2 and n == 10:
+            ingest(inbox, tmp_path / "wh" / "fpa.duckdb")
     with load(inbox, tmp_path) as con:
         status = {k.removeprefix("reports/"): v[0] for k, v in audit(con).items()}
         rows = con.execute(
             "SELECT count(*) FROM raw.report_activities JOIN raw.reports "
             "USING (file_sha256) WHERE is_current"
         ).fetchone()[0]
+        (reason,) = con.execute(
+            "SELECT reason FROM audit.load_audit WHERE status = 'superseded'"
+        ).fetchone()
     winner = NAME.replace(".xlsx", f"{current}.xlsx")
     assert status[winner] == "loaded"
     assert [v for k, v in status.items() if k != winner] == ["superseded"]
+    assert reason.endswith(f": reports/{winner}")
     assert rows == (1 if current == first[0] else 2)
 
 

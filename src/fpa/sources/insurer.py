@@ -2,11 +2,11 @@
 
 A file is transcoded to UTF-8 in a stream (GB18030 as contracted; a file that is valid UTF-8
 is read as UTF-8 — the same text, so it loads) and its header and TRAILER line are checked.
-Then the files of a batch are read by DuckDB in one pass that types and checks every row
-(read_batch); each file's TRAILER is verified against the count and sum of its rows before
-anything of it is used, and the rows of the files that match go to quarantine with their reason,
-masked, or to the raw tables with the ID number replaced by its keyed hash (load_batch). Names
-and phones stop here.
+Then the files of a batch are read by DuckDB in one pass that types and checks every row and
+replaces its ID number by the keyed hash (read_batch); each file's TRAILER is verified against
+the count and sum of its rows before anything of it is used, and the rows of the files that
+match go to quarantine with their reason, masked, or to the raw tables (load_batch). Names and
+phones stop here.
 """
 
 from dataclasses import dataclass
@@ -150,8 +150,9 @@ def prepare(
 def read_batch(
     con: duckdb.DuckDBPyConnection, kind: str, files: list[Prepared]
 ) -> tuple[list[Prepared], dict[str, Outcome]]:
-    """Parse, type and check many prepared files in one DuckDB pass into the temp table
-    `checked`; return the files read and the outcome of those that are not a readable CSV.
+    """Parse, type, check and key many prepared files in one DuckDB pass into the temp table
+    `checked`; return the files read and the outcome of those that are not a readable CSV. The
+    connection must have a PersonHasher installed: each row's ID becomes its person key here.
 
     Run it outside any transaction: a failed statement aborts DuckDB's transaction, and the
     files of a batch that fails are then tried one by one to find the unreadable ones."""
@@ -198,18 +199,17 @@ def _unreadable(e: duckdb.Error) -> Outcome:
 
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection, kind: str, files: list[Prepared], hasher: PersonHasher
+    con: duckdb.DuckDBPyConnection, kind: str, files: list[Prepared]
 ) -> dict[str, Outcome]:
     """The files read by read_batch(), inside the caller's transaction: verify each trailer
     against its rows, quarantine bad rows, load the rest. Outcome per sha256.
 
     The trailers are verified on `checked` with one GROUP BY; quarantine and raw tables are
-    filled from it, only for the files whose trailer matched, and only loaded rows are hashed
-    (in SQL, on DuckDB's threads)."""
+    filled from it, only for the files whose trailer matched."""
     if not files:
         return {}
     outcomes = _verify_trailers(con, files)
-    _insert_rows(con, kind, hasher)
+    _insert_rows(con, kind)
     con.execute("DROP TABLE checked; DROP TABLE loading; DROP TABLE batch")
     return outcomes
 
@@ -248,9 +248,8 @@ def _verify_trailers(con: duckdb.DuckDBPyConnection, files: list[Prepared]) -> d
     return outcomes
 
 
-def _insert_rows(con: duckdb.DuckDBPyConnection, kind: str, hasher: PersonHasher) -> None:
-    """Quarantined rows and loaded rows of the files in `loading` (the connection has the
-    hasher installed)."""
+def _insert_rows(con: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """Quarantined rows and loaded rows of the files in `loading`."""
     rows = "checked c JOIN loading f USING (idx)"
     line = "(c.rowid - f.first + 2)::INTEGER"
     con.execute(f"""
@@ -260,11 +259,11 @@ def _insert_rows(con: duckdb.DuckDBPyConnection, kind: str, hasher: PersonHasher
         FROM {rows} WHERE reason_code IS NOT NULL ORDER BY c.rowid""")
     if kind == "policy":
         values = f"""file_sha256, file_day, {line}, 保单号, 险种代码, 险种名称, w, cover_start,
-            cover_end, units, c.money, 证件类型, {hasher.sql("id_norm")}, 所属市, 所属县区,
+            cover_end, units, c.money, 证件类型, person_key, 所属市, 所属县区,
             county_code, 出单机构, 保单状态, changed, received_at"""
     else:
         values = f"""file_sha256, file_day, {line}, 赔案号, 保单号, 险种代码,
-            {hasher.sql("id_norm")}, event_on, reported_on, settled, 出险原因, c.money, 赔案状态,
+            person_key, event_on, reported_on, settled, 出险原因, c.money, 赔案状态,
             所属县区, county_code, received_at"""
     # no ORDER BY: sorting 100,000s of rows costs more than the physical order is worth (the
     # marts order versions by file_day and line)
@@ -330,16 +329,17 @@ def _checked_sql(kind: str, refs: _Refs) -> str:
         SELECT idx, {_KEPT[kind]}, reason_code,
                CASE WHEN reason_code IS NOT NULL THEN {_masked_json(columns)} END AS raw_row
         FROM (
-            SELECT *, {refs.county_code} AS county_code, {_reasons_sql(kind, refs)} AS reason_code
+            SELECT *, {refs.county_code} AS county_code, {_reasons_sql(kind, refs)} AS reason_code,
+                   {PersonHasher.sql("id_norm")} AS person_key
             FROM ({_typed_sql(kind)}))"""
 
 
 # what a checked row keeps for the raw tables (text that is not loaded is not kept twice)
 _KEPT = {
     "policy": """保单号, 险种代码, 险种名称, w, try_cast(保险起期 AS DATE) AS cover_start,
-        try_cast(保险止期 AS DATE) AS cover_end, units, premium AS money, 证件类型, id_norm,
+        try_cast(保险止期 AS DATE) AS cover_end, units, premium AS money, 证件类型, person_key,
         所属市, 所属县区, county_code, 出单机构, 保单状态, changed""",
-    "claim": """赔案号, 保单号, 险种代码, id_norm, try_cast(出险日期 AS DATE) AS event_on,
+    "claim": """赔案号, 保单号, 险种代码, person_key, try_cast(出险日期 AS DATE) AS event_on,
         try_cast(报案日期 AS DATE) AS reported_on, settled, 出险原因, paid AS money, 赔案状态,
         所属县区, county_code""",
 }
@@ -363,15 +363,25 @@ def _typed_sql(kind: str) -> str:
     else:
         typed = """try_cast(赔付金额 AS DECIMAL(18, 2)) AS paid,
                coalesce(结案日期, '') AS settled_raw, try_cast(结案日期 AS DATE) AS settled"""
+    # a county name is looked up as delivered first: only a miss pays for the regexp that
+    # strips spaces (on every row it cost four times the lookup)
     return f"""
         SELECT *, {typed}, {_check_sql()} AS id_ok, enum_code(_body::{_BODY}) AS idx,
-               enum_code(try_cast(regexp_replace(所属县区, '[\\s\u3000]', '', 'g')
-                                  AS {_COUNTY})) + 1 AS county_i,
+               coalesce(enum_code(try_cast(所属县区 AS {_COUNTY})),
+                        enum_code(try_cast(regexp_replace(所属县区, '[\\s\u3000]', '', 'g')
+                                           AS {_COUNTY}))) + 1 AS county_i,
                enum_code(try_cast(险种代码 AS {_PRODUCT})) + 1 AS product_i
         FROM (
             SELECT *, try_cast(left(id_norm, 9) AS INTEGER) AS id_head,
                    try_cast(substr(id_norm, 10, 8) AS INTEGER) AS id_tail
-            FROM (SELECT *, upper(trim({id_column})) AS id_norm FROM {source}))"""
+            FROM (SELECT *, {_normalised_id(id_column)} AS id_norm FROM {source}))"""
+
+
+def _normalised_id(column: str) -> str:
+    """SQL: the ID upper-cased (a lower-case x) and trimmed. Trim only what is not 18 bytes
+    long: trim() cost three times upper(), and an 18-byte ID with a space fails the check with
+    or without it."""
+    return f"CASE WHEN strlen({column}) = 18 THEN upper({column}) ELSE upper(trim({column})) END"
 
 
 def _reasons_sql(kind: str, refs: _Refs) -> str:

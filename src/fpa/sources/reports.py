@@ -23,7 +23,7 @@ from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import resolve
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources.insurer import Outcome, Rejected
-from fpa.state import insert_rows
+from fpa.state import RowBuffer
 
 TITLE = re.compile(
     r"(?P<city>[^\d\s]+?)(?:计生协|计划生育协会)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月"
@@ -88,7 +88,8 @@ def _period(text: str, pattern: re.Pattern) -> tuple[str, date] | None:
     return city.code, date(int(m["y"]), int(m["m"]), 1)
 
 
-def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+    """A monthly report's rows, added to `out`; raise Rejected before adding any."""
     wb = open_workbook(landed)
     base = file_name.rsplit("/", 1)[-1]
     by_name = _period(base, FILE)
@@ -126,35 +127,38 @@ def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcom
     filled = max((s.filled_on for s in parsed if s.filled_on), default=None)
     marked = bool(REVISION.search(base))
     mismatches = [m for s in parsed for m in s.mismatches]
-    con.execute(
-        "INSERT INTO raw.reports VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
+    out.add(
+        "raw.reports",
         [
-            sha256,
-            file_name,
-            city_code,
-            month,
-            filled,
-            marked,
-            received_at,
-            "; ".join(mismatches) or None,
+            (
+                sha256,
+                file_name,
+                city_code,
+                month,
+                filled,
+                marked,
+                received_at,
+                False,  # is_current: settle_revisions decides
+                "; ".join(mismatches) or None,
+            )
         ],
     )
     n = q = 0
     for s in parsed:
         table = "raw.report_activities" if s.kind == "activities" else "raw.report_trainings"
         cols = _COLUMNS[s.kind]
-        insert_rows(
-            con,
+        out.add(
             table,
             [
                 [sha256, s.name, r["row_number"], city_code, month] + [r.get(c) for c in cols]
                 for r in s.rows
             ],
         )
-        for row_number, reason, detail, raw in s.quarantined:
-            con.execute(
-                "INSERT INTO audit.quarantine VALUES ('report', ?, ?, ?, ?, ?, ?, ?)",
-                [
+        out.add(
+            "audit.quarantine",
+            [
+                (
+                    "report",
                     file_name,
                     sha256,
                     s.name,
@@ -162,8 +166,10 @@ def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcom
                     str(reason),
                     f"{DESCRIPTIONS[reason]}: {detail}",
                     json.dumps(raw, ensure_ascii=False, default=str),
-                ],
-            )
+                )
+                for row_number, reason, detail, raw in s.quarantined
+            ],
+        )
         n += len(s.rows) + len(s.quarantined)
         q += len(s.quarantined)
     note = f"合计 differs from the rows: {'; '.join(mismatches)}" if mismatches else ""
@@ -349,34 +355,49 @@ def _values(kind: str, row: list, fields: dict, month: date) -> dict:
     return out
 
 
-def settle_revisions(con, sha256: str) -> None:
-    """Of the accepted reports of a city and month, the newest counts (the marked one, else the
-    later 填报日期, else the later arrival); the others become `superseded`."""
-    city, month = con.execute(
-        "SELECT city_code, month FROM raw.reports WHERE file_sha256 = ?", [sha256]
-    ).fetchone()
-    ranked = con.execute(
+def settle_revisions(con, shas: list[str]) -> None:
+    """For every city and month of the reports `shas`: of its accepted reports the newest
+    counts (the marked one, else the later 填报日期, else the later arrival); the others become
+    `superseded`. Set-based, once for a group of workbooks: the outcome depends only on the
+    reports accepted so far, not on the order they were settled in."""
+    if not shas:
+        return
+    con.execute(
         """
-        SELECT r.file_sha256, r.file_name FROM raw.reports r
-        JOIN audit.load_audit a ON a.file_sha256 = r.file_sha256
-        WHERE r.city_code = ? AND r.month = ? AND a.status IN ('loaded', 'superseded')
-        ORDER BY r.marked_revision DESC, r.filled_on DESC NULLS LAST, r.received_at DESC
+        CREATE OR REPLACE TEMP TABLE settled AS
+        WITH touched AS (
+            SELECT DISTINCT city_code, month FROM raw.reports
+            WHERE file_sha256 IN (SELECT unnest(?))),
+        reports AS (
+            SELECT r.file_sha256, r.file_name, r.city_code, r.month, r.marked_revision,
+                   r.filled_on, r.received_at,
+                   r.file_sha256 IN (SELECT file_sha256 FROM audit.load_audit
+                                     WHERE status IN ('loaded', 'superseded')) AS accepted
+            FROM raw.reports r JOIN touched USING (city_code, month))
+        SELECT file_sha256, accepted,
+               accepted AND row_number() OVER w = 1 AS is_current,
+               first_value(file_name) OVER w AS current_name
+        FROM reports
+        WINDOW w AS (PARTITION BY city_code, month ORDER BY accepted DESC,
+                     marked_revision DESC, filled_on DESC NULLS LAST, received_at DESC,
+                     file_name)
         """,
-        [city, month],
-    ).fetchall()
-    current = ranked[0]
-    con.execute(
-        "UPDATE raw.reports SET is_current = (file_sha256 = ?) WHERE city_code = ? AND month = ?",
-        [current[0], city, month],
+        [shas],
     )
     con.execute(
-        "UPDATE audit.load_audit SET status = 'loaded', reason_code = NULL "
-        "WHERE file_sha256 = ? AND status = 'superseded'",
-        [current[0]],
+        "UPDATE raw.reports r SET is_current = s.is_current FROM settled s "
+        "WHERE r.file_sha256 = s.file_sha256"
     )
-    for sha, _ in ranked[1:]:
-        con.execute(
-            "UPDATE audit.load_audit SET status = 'superseded', reason_code = ?, "
-            "reason = ? WHERE file_sha256 = ?",
-            [str(Reason.SUPERSEDED), f"{DESCRIPTIONS[Reason.SUPERSEDED]}: {current[1]}", sha],
-        )
+    con.execute(
+        "UPDATE audit.load_audit a SET status = 'loaded', reason_code = NULL, reason = NULL "
+        "FROM settled s WHERE a.file_sha256 = s.file_sha256 AND s.is_current "
+        "AND a.status = 'superseded'"
+    )
+    con.execute(
+        "UPDATE audit.load_audit a SET status = 'superseded', reason_code = ?, "
+        "reason = ? || ': ' || s.current_name FROM settled s "
+        "WHERE a.file_sha256 = s.file_sha256 AND s.accepted AND NOT s.is_current "
+        "AND a.status IN ('loaded', 'superseded')",
+        [str(Reason.SUPERSEDED), DESCRIPTIONS[Reason.SUPERSEDED]],
+    )
+    con.execute("DROP TABLE settled")

@@ -9,13 +9,14 @@ from fpa.normalise.regions import resolve
 from fpa.quarantine import Reason
 from fpa.sources.insurer import Outcome, Rejected
 from fpa.sources.reports import open_workbook
-from fpa.state import insert_rows
+from fpa.state import RowBuffer
 
 YEAR_IN_NAME = re.compile(r"关爱保险指导性任务数_(?P<y>\d{4})")
 YEAR_IN_TITLE = re.compile(r"(?P<y>\d{4})\s*年")
 
 
-def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+    """A targets workbook's rows, added to `out`; raise Rejected before adding any."""
     wb = open_workbook(landed)
     base = file_name.rsplit("/", 1)[-1]
     name_year = YEAR_IN_NAME.search(base)
@@ -46,7 +47,7 @@ def parse(con, landed: Path, file_name: str, sha256: str, received_at) -> Outcom
         if city is None or city.level != "city" or value is None:
             raise Rejected(Reason.UNKNOWN_LAYOUT, f"{base}: row {label!r} is no city target")
         loaded.append((sha256, year, city.code, int(value), received_at))
-    insert_rows(con, "raw.targets", loaded)
+    out.add("raw.targets", loaded)
     s = sum(Decimal(x[3]) for x in loaded)
     note = f"合计 {total} differs from the rows' {s}" if total is not None and total != s else ""
     return Outcome("loaded", "", note, len(loaded), 0)
