@@ -23,16 +23,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 
 
-def floor(inbox: Path, work: Path) -> int:
-    import duckdb
-
+def iconv_all(inbox: Path, work: Path) -> Path:
+    """Every insurer CSV through iconv to UTF-8, one process a file; the folder they went to."""
     out = work / "utf8"
     out.mkdir()
-    csvs = sorted((inbox / "insurer").rglob("*.csv"))
-    for p in csvs:
+    for p in sorted((inbox / "insurer").rglob("*.csv")):
         with open(out / p.name, "wb") as f:
             # -c: skip what is not GB18030 (the planted UTF-8 file); the floor checks nothing
             subprocess.run(["iconv", "-c", "-f", "GB18030", "-t", "UTF-8", str(p)], stdout=f)
+    return out
+
+
+def floor(inbox: Path, work: Path) -> int:
+    import duckdb
+
+    out = iconv_all(inbox, work)
     con = duckdb.connect()
     n = 0
     for stem in ("JS_POLICY", "JS_CLAIM"):
@@ -53,13 +58,9 @@ def required(inbox: Path, work: Path) -> int:
     import duckdb
 
     from fpa.personal import PersonHasher
-    from fpa.sources.insurer import CLAIM_COLUMNS, PERSONAL, POLICY_COLUMNS
+    from fpa.sources.insurer import CLAIM_COLUMNS, PERSONAL, POLICY_COLUMNS, _struct
 
-    out = work / "utf8"
-    out.mkdir()
-    for p in sorted((inbox / "insurer").rglob("*.csv")):
-        with open(out / p.name, "wb") as f:
-            subprocess.run(["iconv", "-c", "-f", "GB18030", "-t", "UTF-8", str(p)], stdout=f)
+    out = iconv_all(inbox, work)
     con = duckdb.connect(str(work / "required.duckdb"))
     PersonHasher(b"bench key").install(con)
     n = 0
@@ -71,10 +72,9 @@ def required(inbox: Path, work: Path) -> int:
             if PERSONAL.get(c) not in ("name", "phone")
         ]
         # ignore_errors skips each file's trailer (and the mangled UTF-8 file's bad rows)
-        struct = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
         con.execute(
             f"CREATE TABLE {stem} AS SELECT {', '.join(kept)} FROM read_csv(?, header = true, "
-            f"auto_detect = false, columns = {struct}, ignore_errors = true)",
+            f"auto_detect = false, columns = {_struct(columns)}, ignore_errors = true)",
             [files],
         )
         n += con.execute(f"SELECT count(*) FROM {stem}").fetchone()[0]
