@@ -3,9 +3,10 @@
 A file's manifest entry, audit row, raw rows and quarantined rows are committed together or not
 at all, so a killed run leaves either all of a file or none of it. Insurer files are read in
 batches (one DuckDB pass and one transaction for up to BATCH_BYTES of them: the per-file cost
-of a query is what makes a naive loader slow), while a worker thread transcodes the next batch;
-workbooks one by one, committed in groups. A file already received (same name, same content) is
-skipped: running twice changes nothing.
+of a query is what makes a naive loader slow), workbooks parsed one by one and committed in
+groups; a worker thread transcodes the next batch or parses the next group while DuckDB
+writes this one. A file already received (same name, same content) is skipped: running twice
+changes nothing.
 """
 
 import os
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -148,11 +150,20 @@ def _process(
     # are its duplicates
     plan = _landing_plan(con, by_kind["policy"] + by_kind["claim"] + workbooks)
     with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp:
+        steps = []
         for kind, files in by_kind.items():
-            _insurer(con, paths, kind, plan[: len(files)], Path(tmp), progress)
+            for batch in _batches(plan[: len(files)]):
+                steps.append(
+                    (
+                        partial(_prepare, paths, kind, batch, Path(tmp)),
+                        partial(_insurer_batch, con, kind, batch),
+                    )
+                )
             plan = plan[len(files) :]
-    for i in range(0, len(plan), WORKBOOKS_PER_COMMIT):
-        _workbooks(con, paths, plan[i : i + WORKBOOKS_PER_COMMIT])
+        for i in range(0, len(plan), WORKBOOKS_PER_COMMIT):
+            group = plan[i : i + WORKBOOKS_PER_COMMIT]
+            steps.append((partial(_parse_workbooks, paths, group), partial(_write_workbooks, con)))
+        _pipeline(steps, progress)
     # statuses as they stand at the end: a report of this run may supersede another
     for status, files, loaded, quarantined in con.execute(
         "SELECT status, count(*), sum(rows_loaded), sum(rows_quarantined) "
@@ -162,6 +173,23 @@ def _process(
         result.files[status] = files
         result.rows_loaded += int(loaded)
         result.rows_quarantined += int(quarantined)
+
+
+def _pipeline(steps: list, progress) -> None:
+    """Each step is (work on files, work on the database): a worker thread does the files of
+    the next step (archive, transcode, parse a workbook) while this thread does the database of
+    this one, in order. DuckDB releases the GIL while it works, so the two share both cores;
+    one stream for every kind of file, so no core waits where policies end and claims or
+    workbooks begin."""
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        ahead = worker.submit(steps[0][0]) if steps else None
+        for i, (_, apply) in enumerate(steps):
+            ready = ahead.result()
+            if i + 1 < len(steps):
+                ahead = worker.submit(steps[i + 1][0])
+            done = apply(ready)
+            if progress and done:
+                progress(done)
 
 
 def _landing_plan(con, files: list) -> list[tuple[landing.Received, str, str | None]]:
@@ -192,22 +220,6 @@ def _batches(plan: list) -> list[list]:
     return [b for b in out if b]
 
 
-def _insurer(con, paths: StatePaths, kind: str, plan: list, tmp: Path, progress) -> None:
-    """The insurer files of one kind, batch by batch. A worker thread archives and transcodes
-    the next batch while DuckDB reads this one (DuckDB releases the GIL while it works, so the
-    Python codec and DuckDB run on both cores)."""
-    batches = _batches(plan)
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        ahead = [worker.submit(_prepare, paths, kind, b, tmp) for b in batches[:1]]
-        for i, batch in enumerate(batches):
-            prepared = ahead.pop().result()
-            if i + 1 < len(batches):
-                ahead.append(worker.submit(_prepare, paths, kind, batches[i + 1], tmp))
-            _insurer_batch(con, kind, batch, prepared)
-            if progress:
-                progress(f"insurer {kind}: {batch[-1][0].file_name}")
-
-
 def _prepare(paths: StatePaths, kind: str, batch: list, tmp: Path) -> dict:
     """Files only, no database: archive each new content and transcode it; per sha256 its
     Prepared or Rejected."""
@@ -231,7 +243,7 @@ def _prepare(paths: StatePaths, kind: str, batch: list, tmp: Path) -> dict:
     return out
 
 
-def _insurer_batch(con, kind: str, batch: list, prepared: dict) -> None:
+def _insurer_batch(con, kind: str, batch: list, prepared: dict) -> str:
     """One batch in one transaction: manifest, audit, quarantined and raw rows."""
     ready = [p for p in prepared.values() if isinstance(p, insurer.Prepared)]
     try:
@@ -251,6 +263,7 @@ def _insurer_batch(con, kind: str, batch: list, prepared: dict) -> None:
         for p in prepared.values():
             if isinstance(p, insurer.Prepared):
                 p.body.unlink(missing_ok=True)
+    return f"insurer {kind}: {batch[-1][0].file_name}"
 
 
 def _outcome(prepared: dict, outcomes: dict, sha: str, first: str | None) -> insurer.Outcome:
@@ -305,10 +318,9 @@ def _rejected(r: insurer.Rejected) -> insurer.Outcome:
     return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
 
 
-def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -> None:
-    """Workbooks one by one, in arrival order; their rows inserted table by table and committed
-    together, then the revisions among them settled (one statement per table, not four per
-    workbook: the statements were 60 % of a province's 3 s of workbooks)."""
+def _parse_workbooks(paths: StatePaths, batch: list) -> tuple:
+    """Files only, no database: workbooks one by one, in arrival order, each archived and parsed
+    into one buffer of rows per table (a workbook rejected half-way adds nothing)."""
     rows, audited, landed, reports_loaded = RowBuffer(), [], [], []
     for received, sha, first in batch:
         if first is not None:
@@ -316,7 +328,7 @@ def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -
             continue
         landed.append((received, sha))
         copy = landing.archive(received, sha, paths.landing)
-        one = RowBuffer()  # a workbook rejected half-way adds nothing
+        one = RowBuffer()
         try:
             if received.source == "report":
                 outcome = reports.parse(one, copy, received.file_name, sha, received.received_at)
@@ -336,6 +348,14 @@ def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -
         audited.append((received, sha, outcome))
         if received.source == "report" and outcome.status == "loaded":
             reports_loaded.append(sha)
+    return rows, audited, landed, reports_loaded
+
+
+def _write_workbooks(con: duckdb.DuckDBPyConnection, parsed: tuple) -> str:
+    """A group of parsed workbooks committed together: rows inserted table by table, then the
+    revisions among them settled (one statement per table, not four per workbook: the
+    statements were 60 % of a province's 3 s of workbooks)."""
+    rows, audited, landed, reports_loaded = parsed
     con.begin()
     try:
         _manifest(con, landed)
@@ -346,3 +366,4 @@ def _workbooks(con: duckdb.DuckDBPyConnection, paths: StatePaths, batch: list) -
     except BaseException:
         con.rollback()
         raise
+    return f"workbooks: {audited[-1][0].file_name}" if audited else ""
