@@ -13,7 +13,9 @@ from fpa.generate.workbooks import Sheet, xls_bytes, xlsx_bytes
 from fpa.ingest import ingest
 from fpa.normalise.ids import check_digit
 from fpa.personal import PersonHasher, load_key
-from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, transcode
+from fpa.quarantine import Reason
+from fpa.sources import insurer
+from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, Rejected, transcode
 
 
 def an_id(body: str = "45120219850612011") -> str:
@@ -314,14 +316,49 @@ def test_the_person_key_in_sql_is_the_keyed_hmac():
     assert "6" * 40 not in plan and "\\" * 40 not in plan  # the pads stay out of plans
 
 
-def test_transcoding_across_chunks_is_the_whole_file_decoded(tmp_path):
+@pytest.fixture(params=["iconv", "codec"])
+def transcoder(request, monkeypatch):
+    """Both ways a GB18030 file is transcoded: glibc's iconv, and Python's codec (a machine
+    without iconv)."""
+    if request.param == "codec":
+        monkeypatch.setattr(insurer, "ICONV", None)
+    else:
+        assert insurer.ICONV, "iconv (Debian's libc-bin) is not on PATH"
+    return request.param
+
+
+def test_transcoding_across_chunks_is_the_whole_file_decoded(tmp_path, transcoder):
     line = "GA1,计生家庭关爱保险,金城江区,测试甲乙\r\n"
     text = "保单号,险种名称,所属县区,被保险人姓名\r\n" + line * 400_000 + "TRAILER,400000,0.00\r\n"
     src = tmp_path / "in.csv"
-    src.write_bytes(text.encode("gb18030"))  # > 8 MiB: lines straddle the chunks
+    src.write_bytes(text.encode("gb18030"))  # > 8 MiB: lines straddle the codec's chunks
     encoding, trailer = transcode(src, tmp_path / "out.csv")
     assert (encoding, trailer) == ("gb18030", "TRAILER,400000,0.00")
     assert (tmp_path / "out.csv").read_bytes().decode() == text[: -len("TRAILER,400000,0.00\r\n")]
+
+
+@pytest.mark.parametrize("end", ["", "\r\n\r\n", "\n"])
+def test_the_last_line_is_the_trailer_whatever_line_ends_follow(tmp_path, transcoder, end):
+    src = tmp_path / "in.csv"
+    src.write_bytes(f"保单号,所属县区\r\nGA1,金城江区\r\nTRAILER,1,0.00{end}".encode("gb18030"))
+    assert transcode(src, tmp_path / "out.csv") == ("gb18030", "TRAILER,1,0.00")
+    assert (tmp_path / "out.csv").read_bytes().decode() == "保单号,所属县区\r\nGA1,金城江区\r\n"
+
+
+def test_a_file_neither_utf8_nor_gb18030_is_rejected(tmp_path, transcoder):
+    src = tmp_path / "in.csv"
+    # 0xFF starts no character in either encoding
+    src.write_bytes("保单号,所属县区\r\nGA1,".encode("gb18030") + b"\xff\xfe\r\nTRAILER,1,0.00\r\n")
+    with pytest.raises(Rejected) as e:
+        transcode(src, tmp_path / "out.csv")
+    assert (e.value.code, e.value.detail) == (Reason.ENCODING, "neither UTF-8 nor GB18030")
+
+
+def test_a_utf8_file_is_read_as_utf8_by_either_path(tmp_path, transcoder):
+    src = tmp_path / "in.csv"
+    src.write_bytes("保单号,所属县区\r\nGA1,金城江区\r\nTRAILER,1,0.00\r\n".encode())
+    assert transcode(src, tmp_path / "out.csv") == ("utf-8", "TRAILER,1,0.00")
+    assert (tmp_path / "out.csv").read_bytes().decode() == "保单号,所属县区\r\nGA1,金城江区\r\n"
 
 
 # ---- workbooks ---------------------------------------------------------------------------------

