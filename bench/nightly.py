@@ -1,7 +1,8 @@
 """The nightly benchmark: every stage of a province-year night, side by side, one run — the floor
-(iconv + a raw DuckDB read_csv), our ingest, the naive pandas + openpyxl path, dbt build, gate,
-publish, the whole night in one process; with --history, a 5-year backfill and an incremental
-night on it; and the dashboards' chart-data p95 on the published file.
+(iconv + a raw DuckDB read_csv into a table: bench/ingest.py's), our ingest, the naive pandas +
+openpyxl path, dbt build, gate, publish, the whole night in one process; with --history, a
+5-year backfill and an incremental night on it; and the dashboards' chart-data p95 on the
+published file.
 
     uv run fpa generate --out /tmp/prov/inbox --years 2022 --scale province           # 60 s
     uv run fpa generate --out /tmp/prov5/inbox --years 2018-2022 --scale province     # optional
