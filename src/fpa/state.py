@@ -155,8 +155,8 @@ def locked(paths: StatePaths) -> Iterator[None]:
 
 
 # DuckDB keeps the blocks it wrote cached up to 80 % of the machine's RAM: unbounded, the ingest
-# of a 5-year history peaked at 0.95-1.06 GB as its tables grew; at this limit 0.83 GB, 7 % slower
-# (a province year's ingest peaks at ~0.47 GB either way)
+# of a 5-year history peaked at 954-1,060 MiB as its tables grew; at this limit 809-829 MiB, and
+# 70-72 s where it took 67-70 (a province year's ingest peaks at ~470 MiB either way)
 MEMORY_LIMIT = "700MB"
 
 

@@ -93,9 +93,8 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
     A GB18030 file (its first 64 KiB not UTF-8: GB18030 Chinese text never is, and the header
     is Chinese) goes through glibc's iconv: ~280 MB/s a core where Python's codec decodes and
     encodes ~180 MB/s, and outside the GIL, beside DuckDB (a province year: 3 s of CPU less).
-    Its last line is then cut off the output. Any other
-    file, or any machine without iconv, takes the codec path (_recode), which tries UTF-8 for
-    the whole file, then GB18030.
+    Its last line is then cut off the output. Any other file, or any machine without iconv,
+    takes the codec path (_recode), which tries UTF-8 for the whole file, then GB18030.
     """
     with open(src, "rb") as f:
         head = f.read(64 << 10)
@@ -104,7 +103,7 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
             done = subprocess.run(
                 [ICONV, "-f", "GB18030", "-t", "UTF-8", str(src)],
                 stdout=out,
-                stderr=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
         if done.returncode:  # an invalid or cut-off sequence: the codec would fail the same way
             raise Rejected(Reason.ENCODING, "neither UTF-8 nor GB18030")
