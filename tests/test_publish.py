@@ -245,7 +245,7 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     first night, touch policies written earlier (their changes and refunds) and claims of both
     years. The second night's marts must equal a build of the same state from nothing, row for
     row."""
-    from fpa.build import build, builds_dir, forget_increments
+    from fpa.build import build, builds_dir, forget_increments, work_db
 
     inbox = tmp_path / "inbox"
     shutil.copytree(clean_inbox, inbox)
@@ -266,6 +266,15 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     # the night ran incrementally: only the policies of unseen files, deleted and inserted
     assert "not in (select distinct file_sha256" in (target / "compiled" / model).read_text()
     assert "delete from" in (target / "run" / model).read_text()
+    # and its uniqueness test read the rows this night wrote (built_at the newest), not all
+    tested = next((target / "compiled").rglob("unique_in_this_build_int_policies__current_*.sql"))
+    assert "where built_at = (select max(built_at)" in tested.read_text()
+    with duckdb.connect(str(work_db(warehouse)), read_only=True) as con:
+        by_build = con.execute(
+            "SELECT count(*) FROM intermediate.int_policies__current GROUP BY built_at "
+            "ORDER BY built_at"
+        ).fetchall()
+    assert len(by_build) == 2 and 0 < by_build[1][0] < by_build[0][0]
 
     forget_increments(warehouse)
     full = build(warehouse, "full-build")

@@ -49,7 +49,9 @@ select
     policy_status != '退保' as is_in_force_or_expired,
     sum(premium_yuan) over per_policy as premium_net_yuan,
     count(*) over per_policy as versions,
-    file_sha256  -- the current version's file: what the next night counts as seen
+    file_sha256,  -- the current version's file: what the next night counts as seen
+    -- the build that wrote the row: its uniqueness test reads only the newest build's rows
+    cast('{{ run_started_at }}' as timestamptz) as built_at
 from versions
 window per_policy as (partition by policy_no)
 qualify row_number() over (
