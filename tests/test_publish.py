@@ -240,11 +240,11 @@ def test_an_emptied_mart_a_published_id_number_and_a_raw_one_block(night, tmp_pa
 
 
 def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp_path):
-    """int_policies__current and int_insurance__area_year are kept from night to night and
-    updated for what arrived: the deliveries of November and December 2023, held back from the
-    first night, touch policies written earlier (their changes and refunds) and claims of both
-    years. The second night's marts must equal a build of the same state from nothing, row for
-    row."""
+    """int_policies__current, int_claims__current and int_insurance__area_year are kept from
+    night to night and updated for what arrived: the deliveries of November and December 2023,
+    held back from the first night, touch policies written earlier (their changes and refunds)
+    and claims of both years. The second night's marts must equal a build of the same state from
+    nothing, row for row."""
     from fpa.build import build, builds_dir, forget_increments, work_db
 
     inbox = tmp_path / "inbox"
@@ -262,19 +262,19 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     second = load(inbox, warehouse)
     assert second.published and second.ingest.files["loaded"] == len(late) // 2
     target = builds_dir(warehouse) / "dbt" / "target"
-    model = Path("fpa/models/intermediate/insurance/int_policies__current.sql")
-    # the night ran incrementally: only the policies of unseen files, deleted and inserted
-    assert "not in (select distinct file_sha256" in (target / "compiled" / model).read_text()
-    assert "delete from" in (target / "run" / model).read_text()
-    # and its uniqueness test read the rows this night wrote (built_at the newest), not all
-    tested = next((target / "compiled").rglob("unique_in_this_build_int_policies__current_*.sql"))
-    assert "where built_at = (select max(built_at)" in tested.read_text()
-    with duckdb.connect(str(work_db(warehouse)), read_only=True) as con:
-        by_build = con.execute(
-            "SELECT count(*) FROM intermediate.int_policies__current GROUP BY built_at "
-            "ORDER BY built_at"
-        ).fetchall()
-    assert len(by_build) == 2 and 0 < by_build[1][0] < by_build[0][0]
+    for name in ("int_policies__current", "int_claims__current"):
+        model = Path(f"fpa/models/intermediate/insurance/{name}.sql")
+        # the night ran incrementally: only the keys of unseen files, deleted and inserted
+        assert "not in (select distinct file_sha256" in (target / "compiled" / model).read_text()
+        assert "delete from" in (target / "run" / model).read_text()
+        # and its uniqueness test read the rows this night wrote (built_at the newest), not all
+        tested = next((target / "compiled").rglob(f"unique_in_this_build_{name}_*.sql"))
+        assert "where built_at = (select max(built_at)" in tested.read_text()
+        with duckdb.connect(str(work_db(warehouse)), read_only=True) as con:
+            by_build = con.execute(
+                f"SELECT count(*) FROM intermediate.{name} GROUP BY built_at ORDER BY built_at"
+            ).fetchall()
+        assert len(by_build) == 2 and 0 < by_build[1][0] < by_build[0][0], name
 
     forget_increments(warehouse)
     full = build(warehouse, "full-build")

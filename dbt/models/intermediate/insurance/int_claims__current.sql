@@ -1,16 +1,20 @@
 -- One row per claim: its latest delivered version (by file date, then line). A claim whose
 -- policy has not arrived is kept: it counts by its own product, county and 结案日期.
--- A table (in the working schema, dropped before publication): int_insurance__area_year reads
--- it three times and its uniqueness test once, and the window over a million claims took
--- 0.5 s each time as a view.
-{{ config(materialized='table') }}
+--
+-- Incremental in the work database, kept from night to night like int_policies__current (see
+-- there): a night recomputes only the claims with a version in a file this table has not seen.
+-- The window over 5 years of claims (1.07 M) took 0.9 s of an incremental night.
+{{ config(
+    materialized='incremental',
+    database='work',
+    unique_key='claim_no',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+-- depends_on: {{ ref('stg_audit__load_audit') }}
 
-with current_state as (
-    select *
-    from {{ ref('stg_insurer__claims') }}
-    qualify row_number() over (
-        partition by claim_no order by file_day desc, file_line desc
-    ) = 1
+with versions as (
+    {{ versions_to_recompute(ref('stg_insurer__claims'), 'claim_no', 'insurer_claim') }}
 )
 
 select
@@ -22,5 +26,9 @@ select
     year(settled_on) as settled_year,
     paid_yuan,
     claim_status,
-    claim_status = '已结案' and paid_yuan > 0 and settled_on is not null as is_settled_paid
-from current_state
+    claim_status = '已结案' and paid_yuan > 0 and settled_on is not null as is_settled_paid,
+    file_sha256,  -- the current version's file: what the next night counts as seen
+    -- the build that wrote the row: its uniqueness test reads only the newest build's rows
+    cast('{{ run_started_at }}' as timestamptz) as built_at
+from versions
+qualify row_number() over (partition by claim_no order by file_day desc, file_line desc) = 1
