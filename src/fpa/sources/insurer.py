@@ -129,19 +129,26 @@ def _utf8_prefix(head: bytes) -> bool:
     return True
 
 
+def _body_end(data: bytes) -> int:
+    """Where the body of data ends: the index of the line feed before its last line (the last
+    text, whatever line ends follow it), or -1 when data is one line. Both transcoding paths cut
+    the trailer off here."""
+    return data.rfind(b"\n", 0, len(data.rstrip(b"\r\n")))
+
+
 def _cut_last_line(path: Path) -> str | None:
-    """Remove the last line of a UTF-8 file (trailing line ends first) and return it. A last
-    line longer than 64 KiB is no trailer: None, and the file is left as it is."""
+    """Remove the last line of a UTF-8 file and return it. A last line longer than 64 KiB is no
+    trailer: None, and the file is left as it is."""
     with open(path, "r+b") as f:
         size = f.seek(0, os.SEEK_END)
         start = max(0, size - (64 << 10))
         f.seek(start)
-        tail = f.read().rstrip(b"\r\n")
-        cut = tail.rfind(b"\n")
+        tail = f.read()
+        cut = _body_end(tail)
         if cut < 0 and start > 0:
             return None
         f.truncate(start + cut + 1)
-    return tail[cut + 1 :].decode().rstrip("\r") or None
+    return tail[cut + 1 :].rstrip(b"\r\n").decode() or None
 
 
 def _recode(src: Path, dst: Path, encoding: str) -> str | None:
@@ -156,16 +163,13 @@ def _recode(src: Path, dst: Path, encoding: str) -> str | None:
         held = b""
         while chunk := f.read(8 << 20):
             held += chunk
-            end = len(held)  # without the line ends at the end: the last line is the last text
-            while end and held[end - 1] in b"\r\n":
-                end -= 1
-            keep = held.rfind(b"\n", 0, end)
+            keep = _body_end(held)
             if keep >= 0:  # everything before the last line is body
                 out.write(held[: keep + 1].decode(encoding).encode())
                 held = held[keep + 1 :]
-        body, newline, last = held.decode(encoding).rstrip("\r\n").rpartition("\n")
-        out.write((body + newline).encode())
-    return last.rstrip("\r") or None
+        # what is held is the last line (and the line ends after it): a line before it would
+        # have been written out above
+        return held.rstrip(b"\r\n").decode(encoding) or None
 
 
 def prepare(
