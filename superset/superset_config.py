@@ -5,6 +5,7 @@ SQLite metadata and a file cache under FPA_SUPERSET_HOME. The compose profile se
 Redis through the same variables.
 """
 
+import json as _json
 import os
 import secrets
 from pathlib import Path
@@ -104,14 +105,248 @@ WTF_CSRF_EXEMPT_LIST = [
     "superset.charts.data.api.data",
     "superset.dashboards.api.cache_dashboard_screenshot",
 ]
-RATELIMIT_ENABLED = False
+
+# --- Logins: at most AUTH_RATE_LIMIT attempts per client address and user name, on the form
+# (/login/) and on the REST API (/api/v1/security/login), and AUTH_RATE_LIMIT_PER_ADDRESS from one
+# address whatever the names (Flask-Limiter as Superset ships it; _limit_the_logins below puts
+# the limits where Superset 6.1 leaves them off). Counters in Redis when the compose profile names
+# one (shared by the gunicorn workers), else in each worker's memory (the embedded demo: with 2
+# workers, at most twice the limit). Nothing else is limited: leadership behind one office
+# address loads dashboards of ~30 requests each.
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or _redis or "memory://"
+RATELIMIT_STRATEGY = "moving-window"
+RATELIMIT_APPLICATION = None
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis away: each worker counts on its own
+RATELIMIT_KEY_PREFIX = "fpa_limiter"
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = os.environ.get("FPA_AUTH_RATE_LIMIT", "5 per 40 second")
+AUTH_RATE_LIMIT_PER_ADDRESS = os.environ.get("FPA_AUTH_RATE_LIMIT_PER_ADDRESS", "30 per minute")
+
+
+def _login_key() -> str:
+    """The client's address and the user name it tries: a user's own logins from a shared
+    office address do not lock the others out; a guessed password is limited per account."""
+    from flask import request
+    from flask_limiter.util import get_remote_address
+
+    body = request.get_json(silent=True) if request.is_json else None
+    name = (body or {}).get("username") if isinstance(body, dict) else None
+    name = name or request.form.get("username") or ""
+    return f"{get_remote_address()}|{str(name).strip().lower()[:64]}"
+
+
+RATELIMIT_KEY_FUNC = _login_key
+
+# --- SQL Lab: a query is stopped after SQLLAB_TIMEOUT seconds (SQLLAB_ASYNC_TIME_LIMIT_SEC on a
+# Celery worker). Superset's own timer is SIGALRM, which only works in a main thread (never in
+# gunicorn's request threads) and cannot stop DuckDB inside a call anyway: _harden has DuckDB
+# interrupt the statement (the connection's interrupt(), from a timer thread). Charts' queries
+# get the same limit (theirs take milliseconds).
+SQLLAB_TIMEOUT = int(os.environ.get("FPA_SQLLAB_TIMEOUT", "30"))
+SQLLAB_ASYNC_TIME_LIMIT_SEC = int(os.environ.get("FPA_SQLLAB_ASYNC_TIME_LIMIT_SEC", "600"))
+# the browser waits a little longer than the server's limit for the answer, the error included
+SUPERSET_WEBSERVER_TIMEOUT = max(60, SQLLAB_TIMEOUT + 10)
+
+# Who owns or edited a dashboard, chart or dataset (names, e-mails) is for Admin and the data
+# engineers: for everyone else _harden empties those fields of the REST API's answers and refuses
+# the user pickers (/api/v1/<resource>/related/…).
+from fpa.dashboards.provision import ENGINEER as _ENGINEER  # noqa: E402
+
+TRUSTED_ROLES = ("Admin", _ENGINEER)
+_PEOPLE_FIELDS = {
+    "owners": [],
+    "changed_by": None,
+    "created_by": None,
+    "last_saved_by": None,
+    "changed_by_name": "",
+    "created_by_name": "",
+}
+_PEOPLE_LIST = ("/related/", "/distinct/")
+
+
+def _without_people(value):
+    if isinstance(value, dict):
+        return {
+            k: _PEOPLE_FIELDS[k] if k in _PEOPLE_FIELDS else _without_people(v)
+            for k, v in value.items()
+            if k != "email"
+        }
+    if isinstance(value, list):
+        return [_without_people(v) for v in value]
+    return value
+
+
+def _is_trusted() -> bool:
+    from superset import security_manager
+
+    try:
+        user = security_manager.current_user
+    except Exception:  # noqa: BLE001 - no session and no verified token: nobody in particular
+        user = None
+    roles = {r.name for r in getattr(user, "roles", None) or []}
+    return bool(roles & set(TRUSTED_ROLES))
+
+
+def _hide_people(response):
+    from flask import request
+
+    path = request.path
+    if (
+        not path.startswith("/api/v1/")
+        or path.startswith("/api/v1/me/")
+        or path.rstrip("/").endswith("/data")
+        or "/data/" in path
+        or response.mimetype != "application/json"
+        or response.is_streamed
+        or _is_trusted()
+    ):
+        return response
+    if any(part in path for part in _PEOPLE_LIST):
+        response.set_data(_json.dumps({"message": "Forbidden"}))
+        response.status_code = 403
+        return response
+    try:
+        body = _json.loads(response.get_data())
+    except ValueError:
+        return response
+    response.set_data(_json.dumps(_without_people(body), ensure_ascii=False))
+    return response
+
+
+def _interrupt_duckdb_after_the_time_limit() -> None:
+    import threading
+
+    from superset.db_engine_specs.duckdb import DuckDBEngineSpec
+    from superset.errors import ErrorLevel, SupersetErrorType
+    from superset.exceptions import SupersetTimeoutException
+
+    if getattr(DuckDBEngineSpec, "_fpa_time_limit", False):
+        return
+    execute = DuckDBEngineSpec.execute.__func__
+
+    def limit() -> int:
+        try:
+            from celery import current_task
+
+            if current_task and not current_task.request.called_directly:
+                return SQLLAB_ASYNC_TIME_LIMIT_SEC  # SQL Lab's asynchronous mode, on a worker
+        except Exception:  # noqa: BLE001, S110 - no Celery: the web server's limit
+            pass
+        return SQLLAB_TIMEOUT
+
+    def timed_execute(cls, cursor, query, database, **kwargs):
+        seconds = limit()
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(seconds, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            return execute(cls, cursor, query, database, **kwargs)
+        except Exception as ex:
+            if stopped.is_set():
+                raise SupersetTimeoutException(
+                    error_type=SupersetErrorType.SQLLAB_TIMEOUT_ERROR,
+                    message=f"The query exceeded the {seconds} seconds timeout and was stopped.",
+                    level=ErrorLevel.ERROR,
+                    extra={"timeout": seconds},
+                ) from ex
+            raise
+        finally:
+            timer.cancel()
+
+    DuckDBEngineSpec.execute = classmethod(timed_execute)
+    DuckDBEngineSpec._fpa_time_limit = True
+
+
+# Every DuckDB connection Superset opens (the warehouse's, bundle.py: read-only, no external
+# access, no temporary folder) then has the local file system disabled, which leaves DuckDB the
+# file already open and nothing else (without it, COPY … TO could still write the file's .wal
+# siblings), and its configuration locked: no SET, PRAGMA or RESET of memory_limit, threads, the
+# file systems or anything else. Connections open at the same time in a process share one DuckDB
+# instance (DuckDB's instance cache), whose settings another may have locked already: what
+# counts is that the instance is so when the query runs; a connection it is not so on is not
+# used.
+DUCKDB_LOCKDOWN = (
+    "SET disabled_filesystems = 'LocalFileSystem'",
+    "SET lock_configuration = true",
+)
+
+
+def _lock_down(dbapi_connection, _record) -> None:
+    import duckdb
+    import duckdb_engine
+
+    if not isinstance(dbapi_connection, duckdb_engine.ConnectionWrapper):
+        return
+    cursor = dbapi_connection.cursor()
+    for statement in DUCKDB_LOCKDOWN:
+        try:
+            cursor.execute(statement)
+        except duckdb.InvalidInputException:  # locked already, by a connection beside it
+            pass
+    # checked (~1 ms): locked, and not even the open file is to be found through the file system
+    cursor.execute("SELECT current_setting('lock_configuration')")
+    (locked,) = cursor.fetchone()
+    cursor.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    (path,) = cursor.fetchone()
+    try:
+        cursor.execute("SELECT count(*) FROM glob(?)", (path,))
+        disabled = False
+    except duckdb.PermissionException:
+        disabled = True
+    if not (locked and disabled):
+        raise RuntimeError(f"DuckDB not locked down ({locked=}, {disabled=}): not used")
+
+
+def _lock_down_duckdb_connections() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if not event.contains(Pool, "connect", _lock_down):
+        event.listen(Pool, "connect", _lock_down)
+
+
+def _limit_the_logins(app) -> None:
+    """Superset 6.1 puts AUTH_RATE_LIMIT on its SupersetAuthView, which only answers GET
+    /login/; the form's POST goes to FAB's AuthDBView (sm.auth_view), and the REST API's to
+    SecurityApi, neither limited. Both get it here, and the per-address limit."""
+    from flask_appbuilder.security.api import SecurityApi
+    from flask_limiter.util import get_remote_address
+    from superset.extensions import appbuilder
+
+    if not (app.config["RATELIMIT_ENABLED"] and app.config["AUTH_RATE_LIMITED"]):
+        return
+    limiter = appbuilder.sm.limiter
+    for view in appbuilder.baseviews:
+        if isinstance(view, SecurityApi) or view is appbuilder.sm.auth_view:
+            limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(view.blueprint)
+            limiter.limit(
+                AUTH_RATE_LIMIT_PER_ADDRESS, methods=["POST"], key_func=get_remote_address
+            )(view.blueprint)
+
+
+def _harden(app) -> None:
+    """FLASK_APP_MUTATOR: runs in every process that makes Superset's app (gunicorn workers, the
+    Celery worker, `fpa superset sync`)."""
+    _lock_down_duckdb_connections()
+    _interrupt_duckdb_after_the_time_limit()
+    _limit_the_logins(app)
+    app.after_request(_hide_people)
+
+
+FLASK_APP_MUTATOR = _harden
 
 if os.environ.get("FPA_SUPERSET_EVENT_LOG", "file") == "file":
     # Who looked at what, one JSON line per event in the Superset home's events.log, instead of
     # a row committed to the metadata database on every chart request: the embedded SQLite
     # metadata stays small and takes no write lock per reader (measured: ~5 ms of a cached
     # chart's ~110 ms; FPA_SUPERSET_EVENT_LOG=db keeps Superset's own action log).
-    import json as _json
     import logging as _logging
 
     from superset.utils.log import AbstractEventLogger

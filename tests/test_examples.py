@@ -115,7 +115,7 @@ def test_every_example_file_is_loaded_whole(examples):
 
 def test_the_copy_equals_the_contract_where_it_is_beside():
     files = sorted(p.relative_to(EXAMPLES) for p in EXAMPLES.rglob("*") if p.is_file())
-    assert len(files) == 7
+    assert len(files) == 8
     if CONTRACT.is_dir():  # a clone on its own carries only the copy
         assert files == sorted(p.relative_to(CONTRACT) for p in CONTRACT.rglob("*") if p.is_file())
         assert all((EXAMPLES / f).read_bytes() == (CONTRACT / f).read_bytes() for f in files)

@@ -10,22 +10,14 @@ import shutil
 import sqlite3
 import time
 
-import duckdb
 import pytest
 import yaml
-from conftest import free_port
+from support.superset_harness import HECHI, USERS, login, marts, running
 
 from fpa.dashboards import bundle, spec
-from fpa.dashboards.provision import ENGINEER, LEADERSHIP, city_role
-from fpa.dashboards.service import Api, DemoUser, serve, stop, sync
+from fpa.dashboards.service import Api, sync
 from fpa.paths import PROJECT_ROOT
 
-HECHI = "451200"
-USERS = [
-    DemoUser("leader", "leader-pw-1", LEADERSHIP, "leadership"),
-    DemoUser("engineer", "engineer-pw-1", ENGINEER, "data engineer"),
-    DemoUser("hechi", "hechi-pw-1", city_role(HECHI), "河池市 viewer"),
-]
 # the dashboard's filters as leadership sets them
 YEAR, PRODUCT, CITY = 2022, "计生家庭关爱保险", "河池市"
 
@@ -33,35 +25,8 @@ YEAR, PRODUCT, CITY = 2022, "计生家庭关爱保险", "河池市"
 @pytest.fixture(scope="module")
 def superset(small_night, tmp_path_factory):
     warehouse, _ = small_night
-    home = tmp_path_factory.mktemp("superset")
-    t = time.monotonic()
-    ids = sync(warehouse, home, USERS)
-    print(f"first sync: {time.monotonic() - t:.1f} s")
-    port = free_port()
-    proc = serve(home, port)
-    try:
-        yield {
-            "url": f"http://127.0.0.1:{port}",
-            "home": home,
-            "ids": ids,
-            "warehouse": warehouse,
-        }
-    finally:
-        stop(proc)
-
-
-def login(superset, username: str) -> Api:
-    if username == "admin":
-        from fpa.dashboards.service import admin_password
-
-        return Api(superset["url"], "admin", admin_password(superset["home"]))
-    pw = next(u.password for u in USERS if u.username == username)
-    return Api(superset["url"], username, pw)
-
-
-def marts(superset, sql: str, params=()) -> list[tuple]:
-    with duckdb.connect(str(superset["warehouse"]), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
+    with running(warehouse, tmp_path_factory.mktemp("superset")) as started:
+        yield started
 
 
 def chart_data(api: Api, chart_id: int, filters: list[dict]) -> list[dict]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpa import warm
-from fpa.paths import DBT_DIR
+from fpa.paths import DBT_DIR, private_dir, private_file
 from fpa.state import StatePaths
 
 # the three paths dbt/profiles.yml reads
@@ -61,7 +61,7 @@ def work_db(warehouse: Path) -> Path:
 def dbt_env(candidate: Path, warehouse: Path, relative_to: Path | None = None) -> dict[str, str]:
     """What dbt/profiles.yml needs to build `candidate` from the state beside `warehouse`:
     absolute paths, or relative to `relative_to` (the folder dbt then runs in)."""
-    work_db(warehouse).parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates the file only
+    private_dir(work_db(warehouse).parent)  # DuckDB creates the file only
     paths = (candidate.resolve(), StatePaths(warehouse).db.resolve(), work_db(warehouse).resolve())
     if relative_to is not None:
         paths = tuple(os.path.relpath(p, relative_to) for p in paths)
@@ -160,7 +160,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     folder = builds_dir(warehouse)
     workfile = folder / "building.duckdb"
     candidate = folder / f"{run_id}.duckdb"
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # candidates hold every mart and the dbt logs their SQL
     for stale in (workfile, workfile.with_name(workfile.name + ".wal"), candidate):
         stale.unlink(missing_ok=True)
     result = BuildResult(candidate)
@@ -179,6 +179,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     log, _ = child.communicate(json.dumps(job))
     result.seconds = time.monotonic() - started
     if workfile.exists():
+        private_file(workfile)
         os.replace(workfile, candidate)
     if not run_results.exists():
         tail = log.strip().splitlines()[-5:]
@@ -189,9 +190,10 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
         kind = r["unique_id"].split(".")[0]
         result.nodes[(kind, r["status"])] += 1
         if r["status"] in ("error", "fail"):
-            name = r["unique_id"].split(".")[-1]
             message = (r.get("message") or r["status"]).strip().splitlines()
-            result.failures.append(f"{kind} {name}: {message[0] if message else r['status']}")
+            result.failures.append(
+                f"{_node(target, r['unique_id'])}: {message[0] if message else r['status']}"
+            )
     result.success = child.returncode == 0 and not result.failures
     if result.success:
         _keep_parse(target / PARSE_FILE)
@@ -199,6 +201,27 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     else:
         forget_increments(warehouse)
     return result
+
+
+def _node(target: Path, unique_id: str) -> str:
+    """A failed node as a reader can find it: `model stg_x`, or for a data test what it tests
+    (`test accepted_values of stg_insurer__policies.policy_status`), from dbt's manifest: a
+    test's unique id ends with a hash, and its name is cut where its arguments are not ASCII."""
+    kind, _, rest = unique_id.partition(".")
+    name = rest.partition(".")[2].split(".")[0] or unique_id
+    if kind != "test":
+        return f"{kind} {name}"
+    try:
+        node = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"][
+            unique_id
+        ]
+    except (OSError, ValueError, KeyError):
+        return f"test {name}"
+    test = (node.get("test_metadata") or {}).get("name") or node.get("name") or name
+    on = (node.get("attached_node") or "").rpartition(".")[2]
+    column = node.get("column_name")
+    where = f"{on}.{column}" if on and column else on
+    return f"test {test} of {where}" if where else f"test {test}"
 
 
 def _seed_parse(saved: Path) -> None:

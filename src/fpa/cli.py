@@ -3,6 +3,7 @@ the same function Airflow's tasks call."""
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def _usage_error(command: str, args: argparse.Namespace) -> str | None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from fpa.ingest import ingest, reprocess
+    from fpa.ingest import ingest
+    from fpa.night import reprocess_state
     from fpa.state import StateBusy
 
     if problem := _usage_error("ingest", args):
@@ -59,7 +61,7 @@ def _ingest(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     try:
         if args.from_archive:
-            result = reprocess(Path(args.warehouse), _say)
+            result = reprocess_state(Path(args.warehouse), _say)
         else:
             result = ingest(Path(args.inbox), Path(args.warehouse), _say)
     except (StateBusy, FileNotFoundError) as e:
@@ -100,6 +102,63 @@ def _rollback(args: argparse.Namespace) -> int:
         print(f"fpa rollback: {e}", file=sys.stderr)
         return USAGE_ERROR
     print(f"put back the version kept as {previous.name}")
+    return 0
+
+
+def _allow(args: argparse.Namespace) -> int:
+    from fpa.gate import ALLOW_LIST, AllowRefused, allow, parse_row_arg
+
+    if not args.warehouse:
+        print("fpa allow: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+        return USAGE_ERROR
+    warehouse = Path(args.warehouse).resolve()
+    try:
+        rows = [parse_row_arg(r) for r in args.row or []]
+        a = allow(warehouse, args.expectation, args.who, args.why, args.until, rows)
+    except AllowRefused as e:
+        print(f"fpa allow: refused: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    what = f"{len(a.rows)} row(s) of " if a.rows else ""
+    print(
+        f"allowed {what}{a.suite}.{a.expectation} until {a.until} (by {a.who}: {a.why}), "
+        f"in {warehouse.parent / ALLOW_LIST}; the next `fpa load` applies it"
+    )
+    return 0
+
+
+def _set_aside(args: argparse.Namespace) -> int:
+    from fpa.night import SetAsideRefused, set_aside, undo_set_aside
+    from fpa.state import StateBusy
+
+    if not args.warehouse:
+        print("fpa set-aside: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+        return USAGE_ERROR
+    warehouse = Path(args.warehouse).resolve()
+    try:
+        if args.undo:
+            undone = undo_set_aside(warehouse, args.file, _say)
+            for d in undone:
+                print(f"back: {d['file_name']} (read again from its copy in landing)")
+            print("the next `fpa load` publishes with it")
+            return 0
+        if not args.why:
+            print("fpa set-aside: --why is needed", file=sys.stderr)
+            return USAGE_ERROR
+        done = set_aside(warehouse, args.file, args.why, args.who)
+    except (SetAsideRefused, StateBusy, FileNotFoundError) as e:
+        print(f"fpa set-aside: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    for d in done:
+        print(
+            f"set aside: {d.file_name} (was {d.status_before}; {d.rows_out:,} rows no longer "
+            f"count; its copy stays in landing as {d.file_sha256[:16]}…)"
+        )
+    if not done:
+        print(f"{args.file}: set aside already")
+    undo = shlex.join(
+        ["fpa", "set-aside", "--undo", "--warehouse", str(warehouse), "--file", args.file]
+    )
+    print(f"the next `fpa load` publishes without it; `{undo}` brings it back")
     return 0
 
 
@@ -249,6 +308,60 @@ def parser() -> argparse.ArgumentParser:
     )
     rb.set_defaults(run=_rollback)
 
+    al = sub.add_parser(
+        "allow",
+        help="accept a failure of the quality gate (who, why, until) so the night publishes",
+        description="Add an entry to the allow list beside the warehouse (allow_list.yml; "
+        "expectations/allow_list.yml is read as well): the gate treats the failure of the "
+        "expectation, on the rows given (else on any row), as passed until the day given, and "
+        "records who allowed it and why. A blocked `fpa load` prints this command.",
+    )
+    al.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    al.add_argument(
+        "--expectation", required=True, metavar="NAME", help="suite.expectation (or expectation)"
+    )
+    al.add_argument(
+        "--row",
+        action="append",
+        metavar="COLUMN=VALUE,...",
+        help="only the rows at fault with these values (repeatable); omit: any row",
+    )
+    al.add_argument("--who", required=True, help="who accepts it")
+    al.add_argument("--why", required=True, help="why the figure is right")
+    al.add_argument("--until", required=True, metavar="YYYY-MM-DD", help="the last day it applies")
+    al.set_defaults(run=_allow)
+
+    sa = sub.add_parser(
+        "set-aside",
+        help="take a delivered file out: its rows no longer count, the next load publishes",
+        description="Set a delivered file aside: its load-audit row becomes rejected (set_aside) "
+        "with your reason, its raw and quarantined rows are deleted (a report's earlier "
+        "revision counts again), its copy stays in the landing archive. Kept in set_aside.yml "
+        "beside the warehouse, applied again when the state is rebuilt from the archive. A "
+        "blocked `fpa load` prints this command.",
+    )
+    sa.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    sa.add_argument(
+        "--file",
+        required=True,
+        metavar="NAME",
+        help="the file as the load audit names it (relative to the inbox), or the first 12+ "
+        "digits of its sha256",
+    )
+    sa.add_argument("--why", help="why it is set aside (recorded in the load audit)")
+    sa.add_argument("--who", help="who sets it aside (default: the login name)")
+    sa.add_argument(
+        "--undo",
+        action="store_true",
+        help="bring a file set aside back: the decision is forgotten and the state rebuilt from "
+        "the archive",
+    )
+    sa.set_defaults(run=_set_aside)
+
     ss = sub.add_parser(
         "superset", help="Superset dashboards as code", description="Superset dashboards as code."
     )
@@ -302,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fpa.paths import PRIVATE_UMASK
+
+    # the warehouse's files (state, landing, candidates, logs) and the servers' are the
+    # owner's only; the children started (dbt, GX, Superset, Airflow) inherit it
+    os.umask(PRIVATE_UMASK)
     args = parser().parse_args(argv)
     return args.run(args)
 

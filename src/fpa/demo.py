@@ -5,6 +5,9 @@ publishes the warehouse from it, the headline figures are read back from the pub
 beside what the generator's truth says they must be, Superset is synced (dashboards, roles, one
 demo user per role) and then, unless --no-serve, Superset and Airflow run on 127.0.0.1 until
 Ctrl-C, with one fpa_nightly run triggered so the DAG shows green.
+
+What the demo writes is its owner's only (fpa.paths.private_files: the warehouse, Superset's
+and Airflow's homes, their logs); the passwords are printed to the terminal, never logged.
 """
 
 import csv
@@ -97,6 +100,14 @@ def _existing(inbox: Path, scale: str) -> dict | None:
 
 
 def run_demo(workdir: Path, scale: str, serve: bool = True) -> int:
+    from fpa.paths import private_files, private_parent
+
+    with private_files():
+        private_parent(workdir / "inbox")  # the demo's folder, when it makes it
+        return _run_demo(workdir, scale, serve)
+
+
+def _run_demo(workdir: Path, scale: str, serve: bool) -> int:
     t0 = time.monotonic()
     inbox = workdir / "inbox"
     summary = _existing(inbox, scale)
@@ -229,7 +240,7 @@ def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list) -> int:
         for u in users:
             print(f"  {u.username} / {u.password}   ({u.what})")
         print(f"Airflow   {airflow_url}/dags/fpa_nightly  (one run triggered)")
-        print(f"  admin / {local.admin_password(airflow_home) or '(see standalone.log)'}")
+        print(f"  admin / {local.admin_password(airflow_home)}")
         print("\nCtrl-C stops both.")
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})

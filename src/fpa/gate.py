@@ -4,18 +4,26 @@ against the candidate and the state database, before anything is published.
 A blocking failure stops publication; a warning is published and shown on the quality dashboard.
 The results of every run are kept in the state database (audit.quality_results) and copied into
 the candidate as marts.quality_results, so readers see the history, blocked runs included.
+
+A blocked night is never a dead end: the verdict names what blocks it (the expectation, its
+table, what it saw, never personal data), the file behind it when the gate can tell (a row's
+own file, or the files new since the last publication that feed the rows at fault) and the
+command that gets past it: `fpa set-aside` of that file, or `fpa allow` of the rows (an entry
+with who, why and until in the allow list beside the warehouse; the committed one in
+expectations/ is read as well).
 """
 
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from string import Template
@@ -24,8 +32,9 @@ import duckdb
 import yaml
 from jinja2 import BytecodeCache
 
-from fpa import warm
-from fpa.paths import PROJECT_ROOT
+from fpa import reference, warm
+from fpa.clock import CST
+from fpa.paths import PROJECT_ROOT, tighten
 from fpa.state import StatePaths
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -33,6 +42,24 @@ SUITES_FILE = EXPECTATIONS_DIR / "suites.yml"
 ALLOW_LIST = "allow_list.yml"  # in expectations/ and beside the warehouse
 SEVERITIES = ("blocking", "warning")
 ROWS_SHOWN = 20  # unexpected rows shown (and recorded) per failed expectation
+FILES_NAMED = 3  # files behind a failure named (more: the gate cannot tell which one)
+ALLOW_DAYS = 30  # the `until` the blocked message proposes
+# the columns of a row at fault that say which figure it is (not what it measures): what an
+# allow-list entry written by `fpa allow` matches on
+ROW_KEYS = (
+    "table_name",
+    "column_name",
+    "source",
+    "file_name",
+    "city_name",
+    "city_code",
+    "county_name",
+    "county_code",
+    "year",
+    "month",
+    "product_code",
+)
+ENTRY_FIELDS = ("suite", "expectation", "who", "why", "until")
 
 
 RESULTS_DDL = """
@@ -58,6 +85,36 @@ class Check:
     description: str = ""
     # the rows at fault, each value as `observed` writes it: what an allow-list entry matches
     rows: list[dict[str, str]] = field(default_factory=list)
+    table: str = ""  # the suite's table
+    note: str = ""  # about the allow list (an entry that expired)
+    files: list[str] = field(default_factory=list)  # the files behind a blocking failure
+    files_why: str = ""  # how they were found
+
+
+@dataclass
+class Allowance:
+    """An allow-list entry: the failure of `suite.expectation` (only on `rows` when given) is
+    accepted by `who`, for `why`, up to and including `until`."""
+
+    suite: str
+    expectation: str
+    who: str
+    why: str
+    until: date
+    rows: list[dict] = field(default_factory=list)
+    source: str = ""  # the file it was read from
+
+    def matches(self, c: "Check") -> bool:
+        if self.suite != c.suite or self.expectation != c.expectation:
+            return False
+        return not self.rows or _all_rows_allowed(c.rows, self.rows)
+
+
+@dataclass
+class AllowList:
+    active: list[Allowance] = field(default_factory=list)
+    expired: list[Allowance] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # entries not applied, and why
 
 
 @dataclass
@@ -66,6 +123,7 @@ class GateResult:
     run_at: datetime
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    allow_problems: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -84,8 +142,62 @@ class GateResult:
         for c in self.failed("blocking") + self.failed("warning"):
             label = "BLOCKING" if c.severity == "blocking" else "warning"
             about = f" ({c.description})" if c.description else ""
-            lines.append(f"  {label} {c.suite}.{c.expectation}{about}: {c.observed}")
+            on = f" on {c.table}" if c.table else ""
+            lines.append(f"  {label} {c.suite}.{c.expectation}{on}{about}: {_line(c.observed)}")
+            if c.note:
+                lines.append(f"    {c.note}")
+            if c.files:
+                lines.append(f"    file(s) behind it ({c.files_why}): {', '.join(c.files)}")
+            elif c.files_why:
+                lines.append(f"    {c.files_why}")
+        lines += [f"  allow list: {p}" for p in self.allow_problems]
         return "\n".join(lines)
+
+    def way_out(self, warehouse: Path, today: date | None = None) -> list[str]:
+        """The commands that get a blocked night past its gate: set the file behind a failure
+        aside (its rows drop out of the next build), or allow the failure's rows; one command
+        per file and per expectation. Empty when nothing blocks."""
+        if not self.blocked:
+            return []
+        today = today or self.run_at.date()
+        wh = shlex.quote(str(warehouse))
+        aside: dict[str, str] = {}  # file -> why (the first expectation it is behind)
+        allow, unnamed = [], []
+        for c in self.failed("blocking"):
+            name = f"{c.suite}.{c.expectation}"
+            if len(c.files) == 1:
+                aside.setdefault(c.files[0], f"blocked {name} on {self.run_at:%Y-%m-%d}")
+            elif c.files or is_personal_data(c):
+                which = f"one of {', '.join(c.files)}" if c.files else "the file it came from"
+                unnamed.append(
+                    f"  {name}: set {which} aside: "
+                    f"fpa set-aside --warehouse {wh} --file FILE --why WHY"
+                )
+            if is_personal_data(c):
+                continue  # personal data is never allowed out: its file goes
+            allow.append(
+                f"fpa allow --warehouse {wh} --expectation {name}"
+                + "".join(f" --row {shlex.quote(r)}" for r in _row_args(c))
+                + f" --who WHO --why WHY --until {today + timedelta(days=ALLOW_DAYS)}"
+            )
+        lines = []
+        if aside:
+            lines.append(
+                "to publish without the file behind it (its rows drop out; its copy stays in "
+                "landing):"
+            )
+            lines += [
+                f"  fpa set-aside --warehouse {wh} --file {shlex.quote(f)} --why {shlex.quote(w)}"
+                for f, w in aside.items()
+            ]
+        lines += unnamed
+        if allow:
+            lines.append(
+                ("or, if" if aside else "if")
+                + " the figures are right, allow them (WHO and WHY: yours; until: the last day):"
+            )
+            lines += [f"  {x}" for x in allow]
+        return lines
 
 
 def thresholds(path: Path = SUITES_FILE) -> dict[str, str]:
@@ -110,17 +222,144 @@ def load_suites(path: Path = SUITES_FILE) -> dict:
     return config["suites"]
 
 
-def load_allow_list(warehouse: Path, today: date) -> list[dict]:
-    entries = []
-    for path in (EXPECTATIONS_DIR / ALLOW_LIST, warehouse.parent / ALLOW_LIST):
-        if path.exists():
-            for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
-                missing = {"suite", "expectation", "who", "why", "until"} - set(e)
-                if missing:
-                    raise ValueError(f"{path}: an entry lacks {sorted(missing)}: {e}")
-                if date.fromisoformat(str(e["until"])) >= today:
-                    entries.append(e)
-    return entries
+def allow_list_files(warehouse: Path) -> list[Path]:
+    """The committed allow list, and the operators' one beside the warehouse (`fpa allow`)."""
+    return [EXPECTATIONS_DIR / ALLOW_LIST, warehouse.parent / ALLOW_LIST]
+
+
+class AllowRefused(ValueError):
+    """An allow-list entry that cannot be written: what is wrong, in a sentence."""
+
+
+def parse_allowance(e, today: date, source: str = "", new: bool = False) -> Allowance:
+    """An entry checked: a mapping with every field of ENTRY_FIELDS, `who` and `why` not
+    blank, `until` a date (YYYY-MM-DD); a new entry's `until` not in the past. Raises
+    AllowRefused saying what is wrong."""
+    if not isinstance(e, dict):
+        raise AllowRefused(f"an entry is a mapping of {', '.join(ENTRY_FIELDS)}, not {e!r}")
+    missing = [k for k in ENTRY_FIELDS if e.get(k) in (None, "") or not str(e[k]).strip()]
+    if missing:
+        raise AllowRefused(
+            f"the entry for {e.get('suite')}.{e.get('expectation')} lacks {', '.join(missing)}: "
+            "an allowance says who accepted what, why, and until when"
+        )
+    try:
+        until = e["until"] if isinstance(e["until"], date) else date.fromisoformat(str(e["until"]))
+    except ValueError:
+        raise AllowRefused(f"until must be a date YYYY-MM-DD, not {e['until']!r}") from None
+    if new and until < today:
+        raise AllowRefused(f"until {until} is in the past: an allowance ends on a day to come")
+    if new and (str(e["who"]).strip() == "WHO" or str(e["why"]).strip() == "WHY"):
+        raise AllowRefused("WHO and WHY are for you to fill in: your name and your reason")
+    rows = e.get("rows") or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and r for r in rows):
+        raise AllowRefused("rows must be a list of column: value mappings")
+    return Allowance(
+        str(e["suite"]),
+        str(e["expectation"]),
+        str(e["who"]).strip(),
+        str(e["why"]).strip(),
+        until,
+        rows,
+        source,
+    )
+
+
+def read_allow_list(warehouse: Path, today: date) -> AllowList:
+    """Both allow lists. An entry that cannot be applied (a field missing, a date unreadable,
+    a file that is not YAML) is not applied and said so in the verdict: a mistyped entry must
+    not stop the night, nor allow anything."""
+    out = AllowList()
+    for path in allow_list_files(warehouse):
+        if not path.exists():
+            continue
+        try:
+            entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            out.problems.append(f"{path}: not read ({type(e).__name__}): none of it applied")
+            continue
+        if not isinstance(entries, list):
+            out.problems.append(f"{path}: not a list of entries: none of it applied")
+            continue
+        for i, e in enumerate(entries, 1):
+            try:
+                a = parse_allowance(e, today, str(path))
+            except AllowRefused as refused:
+                out.problems.append(f"{path}, entry {i}: {refused}: not applied")
+                continue
+            (out.active if a.until >= today else out.expired).append(a)
+    return out
+
+
+def load_allow_list(warehouse: Path, today: date) -> list[Allowance]:
+    """The entries that apply on `today`."""
+    return read_allow_list(warehouse, today).active
+
+
+def find_expectation(name: str, suites: dict | None = None) -> tuple[str, str]:
+    """(suite, expectation) of NAME, given as `expectation` or `suite.expectation`."""
+    suites = suites if suites is not None else load_suites()
+    want_suite, _, want = name.rpartition(".")
+    found = [
+        (s, e["name"])
+        for s, spec in suites.items()
+        for e in spec["expectations"]
+        if e["name"] == want and want_suite in ("", s)
+    ]
+    if not found:
+        raise AllowRefused(
+            f"no expectation {name!r} in {SUITES_FILE}: the blocked night's message names it "
+            "as suite.expectation"
+        )
+    if len(found) > 1:
+        raise AllowRefused(f"{name!r} names {len(found)} expectations: give suite.expectation")
+    return found[0]
+
+
+def allow(
+    warehouse: Path,
+    expectation: str,
+    who: str,
+    why: str,
+    until: str | date,
+    rows: list[dict[str, str]] | None = None,
+    today: date | None = None,
+) -> Allowance:
+    """Add an entry to the allow list beside the warehouse (written whole, then renamed in):
+    the next `fpa load` gate applies it. Who and why are scrubbed of ID and phone numbers: they
+    are recorded in marts.quality_results, which readers see."""
+    from fpa.personal import scrub
+
+    today = today or datetime.now(CST).date()
+    suite, name = find_expectation(expectation)
+    entry = {
+        "suite": suite,
+        "expectation": name,
+        "who": scrub(str(who or "").strip()),
+        "why": scrub(str(why or "").strip()),
+        "until": str(until),
+    }
+    if rows:
+        entry["rows"] = [{str(k): str(v) for k, v in r.items()} for r in rows]
+    allowance = parse_allowance(entry, today, new=True)
+    entry["until"] = allowance.until.isoformat()
+    path = warehouse.parent / ALLOW_LIST
+    existing = []
+    if path.exists():
+        existing = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not isinstance(existing, list):
+            raise AllowRefused(f"{path} is not a list of entries: mend it by hand first")
+    text = (
+        "# Written by `fpa allow` (fpa.gate): failures of the quality gate an operator accepted,\n"
+        "# read with expectations/allow_list.yml. An entry applies up to and including `until`.\n"
+        + yaml.safe_dump(existing + [entry], allow_unicode=True, sort_keys=False)
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return allowance
 
 
 def prepare(candidate: Path, warehouse: Path) -> None:
@@ -206,9 +445,19 @@ def run_gate(
     result.checks = _checkpoint_in_child(
         candidate, StatePaths(warehouse).db, suites, docs_dir, child
     )
+    from fpa.personal import scrub
+
+    for c in result.checks:  # recorded and published: a file name may hold a phone number
+        c.observed = scrub(c.observed)
     if docs_dir is not None:
         vendor_docs(docs_dir)
-    _apply_allow_list(result, load_allow_list(warehouse, run_at.date()))
+    tables = {name: spec["table"] for name, spec in suites.items()}
+    for c in result.checks:
+        c.table = tables.get(c.suite, "")
+    allowed = read_allow_list(warehouse, run_at.date())
+    result.allow_problems = allowed.problems
+    _apply_allow_list(result, allowed)
+    _blame(result, candidate, warehouse, suites)
     result.seconds = time.monotonic() - started
     record(result, candidate, warehouse)
     return result
@@ -389,6 +638,7 @@ def vendor_docs(docs_dir: Path) -> None:
     vendor = EXPECTATIONS_DIR / "vendor"
     local = docs_dir / "static" / "vendor"
     shutil.copytree(vendor, local, dirs_exist_ok=True)
+    tighten(local, inside=True)  # copied with the checkout's modes (0644)
     mapping = json.loads((vendor / "vendor.json").read_text(encoding="utf-8"))
     logo = docs_dir / "static" / "images" / "logo-long.png"
     for page in docs_dir.rglob("*.html"):
@@ -438,17 +688,29 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _apply_allow_list(result: GateResult, entries: list[dict]) -> None:
+def _apply_allow_list(result: GateResult, entries: AllowList | list) -> None:
+    from fpa.personal import scrub
+
+    if isinstance(entries, list):
+        entries = AllowList(active=list(entries))
     for c in result.checks:
         if c.success:
             continue
-        for e in entries:
-            if e["suite"] != c.suite or e["expectation"] != c.expectation:
-                continue
-            if not e.get("rows") or _all_rows_allowed(c.rows, e["rows"]):
+        for e in entries.active:
+            if e.matches(c):
                 c.success = True
-                c.observed = f"allowed by {e['who']} until {e['until']} ({e['why']}): {c.observed}"
+                c.observed = (
+                    f"allowed by {scrub(e.who)} until {e.until} ({scrub(e.why)}): {c.observed}"
+                )
                 break
+        else:
+            lapsed = [e for e in entries.expired if e.matches(c)]
+            if lapsed:
+                e = max(lapsed, key=lambda a: a.until)
+                c.note = (
+                    f"the allow-list entry of {scrub(e.who)} for it expired on {e.until} "
+                    f"({e.source}): no longer applied"
+                )
 
 
 def _all_rows_allowed(rows: list[dict[str, str]], allowed: list[dict]) -> bool:
@@ -457,6 +719,226 @@ def _all_rows_allowed(rows: list[dict[str, str]], allowed: list[dict]) -> bool:
     return bool(rows) and all(
         any(all(row.get(k) == _fmt(v) for k, v in a.items()) for a in allowed) for row in rows
     )
+
+
+def _line(text: str) -> str:
+    """One line of the verdict: a value with a line break in it (a file name, a reason)
+    escaped."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def is_personal_data(c: Check) -> bool:
+    return c.table == "gate.published_text"
+
+
+def _row_args(c: Check) -> list[str]:
+    """`--row` values of `fpa allow` for the rows at fault: their identifying columns
+    (ROW_KEYS) as KEY=VALUE,...; none (the whole expectation) when the rows have none of them
+    or are more than shown."""
+    if not c.rows or len(c.rows) > ROWS_SHOWN:
+        return []
+    out = []
+    for row in c.rows:
+        keys = [k for k in ROW_KEYS if k in row and "," not in row[k] and "=" not in row[k]]
+        if not keys:
+            return []
+        arg = ",".join(f"{k}={row[k]}" for k in keys)
+        if arg not in out:
+            out.append(arg)
+    return out
+
+
+def parse_row_arg(text: str) -> dict[str, str]:
+    """`--row city_name=河池市,year=2024` as a mapping."""
+    row = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise AllowRefused(f"--row takes COLUMN=VALUE,COLUMN=VALUE, not {text!r}")
+        row[key.strip()] = value.strip()
+    return row
+
+
+def _blame(result: GateResult, candidate: Path, warehouse: Path, suites: dict) -> None:
+    """For each blocking failure, the files behind it, when the gate can tell: the rows' own
+    files (a row naming its file, its checksum, a policy or claim number); for a figure (a
+    city's or county's year and product, a city's month), the files loaded since the last
+    publication that hold rows of it; for personal data, the files of the rows that hold it
+    (tables with a file_name). Never more than FILES_NAMED: more is no answer."""
+    failed = result.failed("blocking")
+    if not failed:
+        return
+    state_db = StatePaths(warehouse).db
+    try:
+        with duckdb.connect(str(state_db), read_only=True) as state:
+            since = _last_publication(state)
+            for c in failed:
+                if is_personal_data(c):
+                    files, why = _personal_data_files(c, candidate, suites), "the rows that hold it"
+                else:
+                    files, why = _files_of_rows(state, c), "named by the rows at fault"
+                    if not files:
+                        files = _new_files_of_figures(state, c, since)
+                        why = "loaded since the last publication, with rows in these figures"
+                if len(files) > FILES_NAMED:
+                    c.files_why = f"{len(files)} files {why}: the gate cannot tell which one"
+                elif files:
+                    c.files, c.files_why = [_shown_name(state, f) for f in files], why
+    except duckdb.Error as e:  # naming a file is a help, never a reason to fail the night
+        for c in failed:
+            c.files_why = c.files_why or f"the files behind it could not be looked up ({e})"
+
+
+def _shown_name(state, file_name: str) -> str:
+    """A file as the way out names it: by its name, or by its checksum's first 16 digits when
+    the name itself holds an ID or phone number (fpa set-aside takes either)."""
+    from fpa.personal import scrub
+
+    if scrub(file_name) == file_name:
+        return file_name
+    row = state.execute(
+        "SELECT file_sha256 FROM audit.load_audit WHERE file_name = ? "
+        "ORDER BY processed_at DESC LIMIT 1",
+        [file_name],
+    ).fetchone()
+    return row[0][:16] if row else scrub(file_name)
+
+
+def _last_publication(state) -> datetime | None:
+    exists = state.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
+        "AND table_name = 'publish_log'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    return state.execute(
+        "SELECT max(logged_at) FROM audit.publish_log WHERE action = 'published'"
+    ).fetchone()[0]
+
+
+def _names(state, where: str, params: list) -> list[str]:
+    return [
+        r[0]
+        for r in state.execute(
+            f"SELECT DISTINCT file_name FROM audit.load_audit WHERE {where} ORDER BY 1", params
+        ).fetchall()
+    ]
+
+
+def _files_of_rows(state, c: Check) -> list[str]:
+    rows = c.rows
+    names = sorted({r["file_name"] for r in rows if r.get("file_name")})
+    if names:
+        return names
+    shas = sorted({r["file_sha256"] for r in rows if r.get("file_sha256")})
+    if shas:
+        return _names(
+            state,
+            "file_sha256 IN (SELECT unnest(?)) AND status IN ('loaded', 'superseded')",
+            [shas],
+        )
+    for key, table in (("policy_no", "raw.insurer_policies"), ("claim_no", "raw.insurer_claims")):
+        keys = sorted({r[key] for r in rows if r.get(key)})
+        if keys:
+            return _names(
+                state,
+                f"status = 'loaded' AND file_sha256 IN (SELECT file_sha256 FROM {table} "
+                f"WHERE {key} IN (SELECT unnest(?)))",
+                [keys],
+            )
+    return []
+
+
+def _new_files_of_figures(state, c: Check, since: datetime | None) -> list[str]:
+    """Files loaded after `since` with rows in the figures at fault: insurer files for a
+    (city or county, year, product), reports for a (city, month)."""
+    new = "status = 'loaded' AND processed_at > ?"
+    since = since or datetime(1970, 1, 1, tzinfo=CST)
+    counties = reference.counties()
+    by_city = {}
+    for k in counties:
+        by_city.setdefault(k.city_name, []).append(k.code)
+        by_city.setdefault(k.city_code, []).append(k.code)
+    figures = []
+    for r in c.rows:
+        if "year" in r and "product_code" in r:
+            if r.get("county_name"):
+                codes = [k.code for k in counties if k.name == r["county_name"]]
+            else:
+                codes = by_city.get(r.get("city_name") or r.get("city_code") or "", [])
+            figures += [(code, r["product_code"], r["year"]) for code in codes]
+    if figures:
+        cols = [list(x) for x in zip(*figures, strict=True)]
+        return _names(
+            state,
+            f"{new} AND file_sha256 IN ("
+            "WITH f AS (SELECT unnest(?) AS county_code, unnest(?) AS product_code, "
+            "unnest(?)::INTEGER AS year) "
+            "SELECT p.file_sha256 FROM raw.insurer_policies p JOIN f ON p.county_code = "
+            "f.county_code AND p.product_code = f.product_code AND year(p.written_on) = f.year "
+            "UNION SELECT k.file_sha256 FROM raw.insurer_claims k JOIN f ON k.county_code = "
+            "f.county_code AND k.product_code = f.product_code AND "
+            "year(coalesce(k.settled_on, k.reported_on, k.event_on)) = f.year)",
+            [since, *cols],
+        )
+    months = []
+    for r in c.rows:
+        city = r.get("city_code") or next(
+            (x.code for x in reference.cities() if x.name == r.get("city_name")), None
+        )
+        if city and r.get("month"):
+            months.append((city, str(r["month"])[:10]))
+    if months:
+        cols = [list(x) for x in zip(*months, strict=True)]
+        return _names(
+            state,
+            f"{new} AND file_sha256 IN ("
+            "WITH f AS (SELECT unnest(?) AS city_code, unnest(?)::DATE AS month) "
+            "SELECT r.file_sha256 FROM raw.reports r JOIN f USING (city_code, month))",
+            [since, *cols],
+        )
+    return []
+
+
+def _personal_data_files(c: Check, candidate: Path, suites: dict) -> list[str]:
+    """The files whose rows hold what the personal-data expectation found: its own query run
+    again over the flagged tables that name a file per row, the file's name carried in the
+    table_name the query returns (so the pattern is the suite's, written once)."""
+    spec = next(
+        (e for e in suites.get(c.suite, {}).get("expectations", []) if e["name"] == c.expectation),
+        {},
+    )
+    query = spec.get("unexpected_rows")
+    flagged = sorted({(r.get("table_name"), r.get("column_name")) for r in c.rows})
+    if not query or not flagged:
+        return []
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        named = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND column_name = 'file_name'"
+            ).fetchall()
+        }
+        parts = [
+            f"SELECT '{t}' || chr(0) || coalesce(file_name, '') AS table_name, "
+            f"'{col}' AS column_name, \"{col}\"::VARCHAR AS value FROM {t}"
+            for t, col in flagged
+            if t in named and re.fullmatch(r"[a-z_]+\.[a-z_0-9]+", t) and re.fullmatch(r"\w+", col)
+        ]
+        if not parts:
+            return []
+        try:
+            cur = con.execute(query.format(batch="(" + " UNION ALL ".join(parts) + ")"))
+        except (KeyError, IndexError, ValueError, duckdb.Error):
+            return []
+        columns = [d[0] for d in cur.description]
+        if "table_name" not in columns:
+            return []
+        at = columns.index("table_name")
+        return sorted(
+            {row[at].split("\0", 1)[1] for row in cur.fetchall() if "\0" in row[at]} - {""}
+        )
 
 
 def record(result: GateResult, candidate: Path, warehouse: Path) -> None:

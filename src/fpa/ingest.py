@@ -26,7 +26,8 @@ from fpa.build import forget_increments
 from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import DESCRIPTIONS, Reason
-from fpa.sources import insurer, reports, targets
+from fpa.sources import insurer, reports
+from fpa.sources.spreadsheet import Marker, Reader
 from fpa.state import RowBuffer, StatePaths, insert_rows, locked, writer
 
 BATCH_BYTES = 64 << 20  # of insurer CSVs read in one pass: ~6x that in memory
@@ -109,23 +110,15 @@ def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult
     with locked(paths) if lock else nullcontext():
         with duckdb.connect(str(paths.db), read_only=True) as old:
             receipts = old.execute(
-                "SELECT source, file_name, file_sha256, received_at FROM audit.load_audit "
-                "ORDER BY received_at, file_name"
+                "SELECT source, file_name, file_sha256, received_at, reason_code, reason "
+                "FROM audit.load_audit ORDER BY received_at, file_name"
             ).fetchall()
         earlier = paths.db.with_name(paths.db.name + ".before-reprocess")
         os.replace(paths.db, earlier)
         try:
             files = []
-            for source, name, sha, received_at in receipts:
-                copy = paths.landing / sha
-                files.append(
-                    (
-                        landing.Received(
-                            source, name, copy, received_at.astimezone(CST), copy.stat().st_size
-                        ),
-                        sha,
-                    )
-                )
+            for row in receipts:  # its landing copy; an unsafe entry (never landed) as it was
+                files.append((landing.receipt(paths.landing, *row), row[2]))
             with writer(paths, lock=False) as con:
                 _process(con, paths, files, started, result, progress)
         except BaseException:
@@ -149,7 +142,9 @@ def _process(
     # decided in the order the files are processed: the first of a content lands, the others
     # are its duplicates
     plan = _landing_plan(con, by_kind["policy"] + by_kind["claim"] + workbooks)
-    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp:
+    marker = Marker(paths.root)
+    crashed = marker.crashed()
+    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp, Reader() as reader:
         steps = []
         for kind, files in by_kind.items():
             for batch in _batches(plan[: len(files)]):
@@ -162,8 +157,14 @@ def _process(
             plan = plan[len(files) :]
         for i in range(0, len(plan), WORKBOOKS_PER_COMMIT):
             group = plan[i : i + WORKBOOKS_PER_COMMIT]
-            steps.append((partial(_parse_workbooks, paths, group), partial(_write_workbooks, con)))
+            steps.append(
+                (
+                    partial(_parse_workbooks, paths, group, reader, marker, crashed),
+                    partial(_write_workbooks, con),
+                )
+            )
         _pipeline(steps, progress)
+    marker.recorded()
     # statuses as they stand at the end: a report of this run may supersede another
     for status, files, loaded, quarantined in con.execute(
         "SELECT status, count(*), sum(rows_loaded), sum(rows_quarantined) "
@@ -318,33 +319,52 @@ def _rejected(r: insurer.Rejected) -> insurer.Outcome:
     return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
 
 
-def _parse_workbooks(paths: StatePaths, batch: list) -> tuple:
+def _parse_workbooks(
+    paths: StatePaths, batch: list, reader: Reader, marker: Marker, crashed: dict
+) -> tuple:
     """Files only, no database: workbooks one by one, in arrival order, each archived and parsed
-    into one buffer of rows per table (a workbook rejected half-way adds nothing)."""
+    in the reader's process into one buffer of rows per table (a workbook rejected half-way
+    adds nothing). The file being read is marked beside the state first: a run that dies on
+    it leaves the mark, and the next run rejects the file unread (`crashed`)."""
     rows, audited, landed, reports_loaded = RowBuffer(), [], [], []
     for received, sha, first in batch:
+        if received.unsafe:  # a link or special file: never opened, never landed (fpa.landing)
+            unsafe = insurer.Rejected(Reason.UNSAFE_FILE, received.unsafe)
+            audited.append((received, sha, _rejected(unsafe)))
+            continue
         if first is not None:
             audited.append((received, sha, _duplicate(first)))
             continue
         landed.append((received, sha))
         copy = landing.archive(received, sha, paths.landing)
-        one = RowBuffer()
-        try:
-            if received.source == "report":
-                outcome = reports.parse(one, copy, received.file_name, sha, received.received_at)
-            elif received.source == "target":
-                outcome = targets.parse(one, copy, received.file_name, sha, received.received_at)
-            else:
-                raise insurer.Rejected(
+        if received.source not in ("report", "target"):
+            outcome = _rejected(
+                insurer.Rejected(
                     Reason.UNKNOWN_FILE,
-                    f"{received.file_name}: not "
-                    "an extract JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a "
-                    "workbook under reports/ or targets/",
+                    "not an extract JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a workbook under "
+                    "reports/ or targets/",
                 )
-        except insurer.Rejected as r:
-            outcome = _rejected(r)
+            )
+        elif sha in crashed:
+            outcome = _rejected(
+                insurer.Rejected(
+                    Reason.READER_CRASHED,
+                    "an earlier run stopped while reading it; if that run was stopped for "
+                    "another reason, `fpa load --from-archive` reads it again",
+                )
+            )
         else:
-            rows.extend(one)
+            marker.reading(sha, received.file_name)
+            parsed = reader.parse(
+                received.source, copy, received.file_name, sha, received.received_at
+            )
+            marker.done()
+            if parsed[0] == "rejected":
+                outcome = _rejected(insurer.Rejected(Reason(parsed[1]), parsed[2]))
+            else:
+                _, tables, outcome = parsed
+                for table, table_rows in tables.items():
+                    rows.add(table, table_rows)
         audited.append((received, sha, outcome))
         if received.source == "report" and outcome.status == "loaded":
             reports_loaded.append(sha)

@@ -5,6 +5,10 @@ Readers (Superset) open the published file read-only per query. A rename never c
 under an open connection: the old inode lives on until its last reader closes it, and the next
 query opens the new one. A run killed anywhere before the rename leaves the published file as
 it was; a candidate it left behind is swept by the next run.
+
+The published file is its owner's only and read-only (0400): Superset runs as the same user
+(here and in the compose profile's image), and a stray writer fails loudly. Its folder, when the
+warehouse creates it, and versions/ are 0700.
 """
 
 import os
@@ -14,7 +18,9 @@ from pathlib import Path
 import duckdb
 
 from fpa.clock import CST
+from fpa.paths import private_dir, private_parent
 
+PUBLISHED_MODE = 0o400  # the owner reads (Superset runs as the same user); no one writes
 VERSIONS_KEPT = 5  # published files kept for rollback, besides the current one
 BUILDS_KEPT = 3  # candidates kept for inspection (failed ones included)
 # what the candidate holds only to build the marts: views over the state database (which a
@@ -46,13 +52,13 @@ def finalise(candidate: Path) -> None:
 
 def publish(candidate: Path, warehouse: Path) -> Path | None:
     """Swap the candidate in; returns where the replaced file was kept (None on a first run)."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    private_parent(warehouse)
     kept = None
     if warehouse.exists():
         kept = versions_dir(warehouse) / f"{_stamp()}.duckdb"
-        kept.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(kept.parent)
         os.link(warehouse, kept)  # a second name for the same bytes: no copy, no window
-    os.chmod(candidate, 0o444)  # readers only: a stray writer fails loudly
+    os.chmod(candidate, PUBLISHED_MODE)
     _fsync(candidate)
     os.replace(candidate, warehouse)
     _fsync(warehouse.parent)
@@ -69,12 +75,22 @@ def rollback(warehouse: Path) -> Path:
     previous = versions[-1]
     if warehouse.exists():
         aside = versions_dir(warehouse) / "rolled-back" / f"{_stamp()}.duckdb"
-        aside.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(aside.parent)
         os.link(warehouse, aside)
         _prune(aside.parent, "*.duckdb", VERSIONS_KEPT)
+    os.chmod(previous, PUBLISHED_MODE)  # kept by an earlier version, perhaps 0444
     os.replace(previous, warehouse)
     _fsync(warehouse.parent)
     return previous
+
+
+def tighten_published(warehouse: Path) -> None:
+    """What an earlier version left readable by others: the published file (0444; its kept
+    versions are other names of the same files) and versions/."""
+    if warehouse.exists():
+        os.chmod(warehouse, PUBLISHED_MODE)
+    if versions_dir(warehouse).exists():
+        private_dir(versions_dir(warehouse))
 
 
 def sweep_builds(builds: Path, keep: int = BUILDS_KEPT) -> None:

@@ -95,3 +95,12 @@ def report_headers() -> tuple[dict[str, str], ...]:
 @cache
 def report_sheets() -> dict[str, str]:
     return {r["sheet_name"]: r["sheet"] for r in _rows("report_sheets.csv")}
+
+
+@cache
+def report_values() -> dict[tuple[str, str], frozenset[str]]:
+    """The contract's lists (活动类型, 所属项目, 培训对象, 培训方式) by (sheet kind, field)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for r in _rows("report_values.csv"):
+        out.setdefault((r["sheet"], r["field"]), set()).add(r["value"])
+    return {k: frozenset(v) for k, v in out.items()}

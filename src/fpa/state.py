@@ -4,7 +4,9 @@
     <warehouse dir>/state/state.duckdb       manifest, audit, raw tables: the only writer's file
     <warehouse dir>/state/lock               held by the one process that writes
 
-A second machine given the warehouse folder carries on where the first stopped.
+A second machine given the warehouse folder carries on where the first stopped. All of it is
+its owner's only (folders 0700, files 0600: fpa.paths): the landing archive holds the files as
+delivered, names and ID numbers in clear, and the HMAC key sits beside the state.
 """
 
 import fcntl
@@ -18,6 +20,7 @@ import duckdb
 
 from fpa import reference
 from fpa.normalise.regions import alias_rows
+from fpa.paths import private_dir, private_file
 from fpa.personal import HEX_KEY_TO_INT
 
 SCHEMA = """
@@ -142,8 +145,9 @@ class StateBusy(RuntimeError):
 def locked(paths: StatePaths) -> Iterator[None]:
     """The one-writer lock. An flock: the kernel drops it when its holder dies, so a killed run
     never leaves a lock behind."""
-    paths.landing.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR, 0o644)
+    private_dir(paths.root)
+    private_dir(paths.landing)
+    fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -166,6 +170,7 @@ def writer(paths: StatePaths, lock: bool = True) -> Iterator[duckdb.DuckDBPyConn
     the lock already)."""
     with locked(paths) if lock else nullcontext():
         con = duckdb.connect(str(paths.db), config={"memory_limit": MEMORY_LIMIT})
+        private_file(paths.db)  # DuckDB creates it under the umask, which may be the caller's
         # no progress bar: it wrote ANSI bars into the night's log on long statements
         con.execute("SET enable_progress_bar = false")
         try:

@@ -100,12 +100,17 @@ def database_doc() -> dict:
         "extra": {
             "allows_virtual_table_explore": True,
             # Each query opens the published file read-only (Superset's NullPool), so a night's
-            # os.replace is seen by the next query and never blocked; no file outside it can be
-            # read or written from SQL Lab.
+            # os.replace is seen by the next query and never blocked. From SQL Lab no file
+            # outside it is read or written (no COPY, read_csv, ATTACH, INSTALL, LOAD from disk)
+            # and there is no temporary folder to write into (DuckDB lets its temp_directory
+            # through even so; nothing spills: a query too big fails). superset_config.py then
+            # disables the local file system (the file's own .wal siblings are let through
+            # otherwise) and locks the configuration (no SET memory_limit, threads, …): locked
+            # here, nothing could be disabled after the file is open.
             "engine_params": {
                 "connect_args": {
                     "read_only": True,
-                    "config": {"enable_external_access": False},
+                    "config": {"enable_external_access": False, "temp_directory": ""},
                 }
             },
             "metadata_params": {},

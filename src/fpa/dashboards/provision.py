@@ -23,8 +23,49 @@ CITY_PREFIX = "fpa_city_"
 CITY_DATASETS = [
     "insurance_area_year", "insurance_province_recent", "activities_named", "training_named"
 ]  # fmt: skip
-# what a reader must not do (Gamma can edit charts and dashboards of their own)
-NOT_FOR_READERS = ("can_write", "can_delete", "can_import", "can_add", "can_edit")
+# The engineer has Gamma's permissions but these: no edits (Gamma can edit charts and dashboards
+# of their own), and, as no one but Admin, no tagging of any object (seen or not), no dropping of
+# cached results, no dashboard export (export_as_example puts the datasets' whole tables in it)
+NO_WRITES = ("can_write", "can_delete", "can_import", "can_add", "can_edit")
+NOT_FOR_ENGINEERS = {
+    ("can_bulk_create", "Tag"),
+    ("can_tag", "Chart"),
+    ("can_tag", "Dashboard"),
+    ("can_invalidate", "CacheRestApi"),
+    ("can_export_as_example", "Dashboard"),
+    ("can_export", "Dashboard"),
+}
+# Readers (leadership, the city viewers) get what viewing the dashboards needs and nothing else,
+# named one by one rather than Gamma minus a list: a permission a new Superset adds to Gamma is
+# not theirs until it is written here. Their data is only ever the chart-data API's, which
+# applies the row-level filters: JSON for the charts and, with can_csv, the same query as CSV or
+# Excel (tests/test_superset_security.py asks every export route of Superset 6.1 as 河池市).
+READER_PERMISSIONS = (
+    ("can_read", "Dashboard"),
+    ("can_read", "Chart"),  # the charts' definitions and /api/v1/chart/data
+    ("can_csv", "Superset"),  # the chart data as CSV / XLSX (the same filtered query)
+    ("can_dashboard", "Superset"),
+    ("can_dashboard_permalink", "Superset"),
+    ("can_read", "DashboardPermalinkRestApi"),
+    ("can_read", "DashboardFilterStateRestApi"),
+    ("can_share_dashboard", "Superset"),
+    ("can_time_range", "Api"),
+    ("can_read", "CssTemplate"),
+    ("can_read", "Theme"),
+    ("can_read", "AvailableDomains"),
+    ("can_read", "CurrentUserRestApi"),
+    ("can_read", "SecurityRestApi"),  # its CSRF token, for the filters' state
+    ("can_get", "MenuApi"),
+    ("can_log", "Superset"),
+    ("can_language_pack", "Superset"),
+    ("can_recent_activity", "Log"),
+    ("can_userinfo", "UserDBModelView"),
+    ("resetmypassword", "UserDBModelView"),
+    ("can_this_form_get", "ResetMyPasswordView"),
+    ("can_this_form_post", "ResetMyPasswordView"),
+    ("menu_access", "Home"),
+    ("menu_access", "Dashboards"),
+)
 
 
 def city_role(city_code: str) -> str:
@@ -98,21 +139,27 @@ def main(job: dict) -> dict:
 
         gamma = [
             p for p in sm.find_role("Gamma").permissions
-            if p.permission.name not in NOT_FOR_READERS
+            if p.permission.name not in NO_WRITES
+            and (p.permission.name, p.view_menu.name) not in NOT_FOR_ENGINEERS
         ]  # fmt: skip
         sql_lab = list(sm.find_role("sql_lab").permissions)
+        # Superset's own permissions only: none is made here for a view Superset does not have
+        reader = [
+            found for p, v in READER_PERMISSIONS
+            if (found := sm.find_permission_view_menu(p, v)) is not None
+        ]  # fmt: skip
 
         def set_role(name: str, perms: list) -> None:
             role = sm.find_role(name) or sm.add_role(name)
             role.permissions = list(dict.fromkeys(perms))
 
-        set_role(LEADERSHIP, gamma + access(datasets))
+        set_role(LEADERSHIP, reader + access(datasets))
         set_role(
             ENGINEER,
             gamma + sql_lab + access(datasets) + [pvm("database_access", database.perm)],
         )
         for city in cities():
-            set_role(city_role(city.code), gamma + access(CITY_DATASETS))
+            set_role(city_role(city.code), reader + access(CITY_DATASETS))
             name = f"fpa city {city.code}"
             rls = db.session.query(RowLevelSecurityFilter).filter_by(name=name).one_or_none()
             if rls is None:

@@ -137,8 +137,11 @@ class Api:
         return self.session.post(f"{self.url}{path}", json=body, timeout=120)
 
 
-def serve(home: Path, port: int = DEFAULT_PORT, workers: int = 2) -> subprocess.Popen:
-    """gunicorn with Superset's app on 127.0.0.1:port; returns once /health answers."""
+def serve(
+    home: Path, port: int = DEFAULT_PORT, workers: int = 2, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """gunicorn with Superset's app on 127.0.0.1:port (`env`: settings of superset_config.py's
+    beyond the process's own, e.g. FPA_SQLLAB_TIMEOUT); returns once /health answers."""
     import socket
 
     with socket.socket() as probe:  # another server there would answer our health check
@@ -162,7 +165,7 @@ def serve(home: Path, port: int = DEFAULT_PORT, workers: int = 2) -> subprocess.
             "--limit-request-line", "0",
             "superset.app:create_app()",
         ],
-        env=environment(home),
+        env={**environment(home), **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,

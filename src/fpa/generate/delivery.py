@@ -59,6 +59,9 @@ class Deliveries:
     inbox: Path
     fates: list[Fate] = field(default_factory=list)
     quarantined: list[QuarantinedRow] = field(default_factory=list)
+    # every report workbook written (generate.reports.Report), in order of writing: the truth
+    # of the data issues follows a bad row from a report to its correction
+    reports: list = field(default_factory=list)
 
     def write(self, rel: str, data: bytes, received: datetime) -> str:
         path = self.inbox / rel

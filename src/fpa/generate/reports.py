@@ -151,7 +151,8 @@ class Report:
     status: str = "loaded"
     reason_code: str = ""
     title_month: date | None = None  # differs from month only when planted so
-    quarantined: list[tuple[str, int]] = field(default_factory=list)  # (sheet, row)
+    # (sheet, row, the county written, the header of its column): the rows to be set aside
+    quarantined: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -453,7 +454,7 @@ def _layout(rep: Report, r, clean: bool, dev: dict, forms: dict) -> list[Sheet]:
                 ]
             )
             if it.other_city:
-                rep.quarantined.append((sheet, len(rows)))
+                rep.quarantined.append((sheet, len(rows), county, names[cols.index("county")]))
         last_data = len(rows)
         total = ["合计"] + [None] * (width - 1)
         formulas = {}
@@ -518,8 +519,9 @@ def _write(
             f"{rep.month:%Y-%m}",
         )
     )
-    for sheet, row in rep.quarantined:
+    for sheet, row, _, _ in rep.quarantined:
         d.quarantined.append(QuarantinedRow(rep.path, sheet, row, Reason.COUNTY_OF_OTHER_CITY))
+    d.reports.append(rep)
 
 
 def write_reports(

@@ -7,15 +7,17 @@ decimals, rates as fractions with full precision, an absent value (NULL) as an e
 
 import csv
 import json
-from datetime import date, timedelta
+from collections import Counter
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fpa import reference
-from fpa.generate.delivery import Deliveries
-from fpa.generate.insurer import CANCEL, CANCELLED, COUNTED, InsurerModel
+from fpa.clock import CST
+from fpa.generate.delivery import Deliveries, Fate
+from fpa.generate.insurer import CANCEL, CANCELLED, COUNTED, QUARANTINE_REASON, InsurerModel
 from fpa.generate.plan import PRODUCTS, Plan
 from fpa.generate.reports import Report
 from fpa.generate.text import fmt_cents
@@ -234,18 +236,40 @@ def reports(counted: list[Report]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return ga, gt
 
 
-def completeness(plan: Plan, d: Deliveries) -> pd.DataFrame:
-    accepted: dict[tuple[str, str], list] = {}
+def due_at(month: date) -> datetime:
+    """KPIS.md: a month's report is due by 23:59:59 CST on the 10th of the following month."""
+    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(following.replace(day=10), time(23, 59, 59), CST)
+
+
+def on_time(received: datetime, month: date) -> bool:
+    """By the due second: an arrival before 00:00:00 on the 11th."""
+    return received < due_at(month) + timedelta(seconds=1)
+
+
+def _accepted_reports(d: Deliveries) -> dict[tuple[str, str], list[Fate]]:
+    """(YYYY-MM, city code) -> its accepted reports (loaded or superseded), in arrival order."""
+    accepted: dict[tuple[str, str], list[Fate]] = {}
     for f in d.fates:
         if f.source == "report" and f.status in ("loaded", "superseded"):
-            accepted.setdefault((f.period, f.city_code), []).append(f.received_at)
+            accepted.setdefault((f.period, f.city_code), []).append(f)
+    for fates in accepted.values():
+        fates.sort(key=lambda f: (f.received_at, f.path))
+    return accepted
+
+
+def completeness(plan: Plan, d: Deliveries) -> pd.DataFrame:
+    """Every city x month of the range. A build after the range's last due date (summary.json:
+    reporting_complete_after) finds every month due: on_time is False for a month with nothing
+    received (the warehouse says NULL only for a month not due yet)."""
+    accepted = _accepted_reports(d)
     rows = []
     for y in plan.years:
         for m in range(1, 13):
             month = date(y, m, 1)
             end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
             for c in reference.cities():
-                got = sorted(accepted.get((f"{y}-{m:02d}", c.code), []))
+                got = [f.received_at for f in accepted.get((f"{y}-{m:02d}", c.code), [])]
                 rows.append(
                     (
                         month.isoformat(),
@@ -254,6 +278,8 @@ def completeness(plan: Plan, d: Deliveries) -> pd.DataFrame:
                         bool(got),
                         got[0].isoformat() if got else "",
                         (got[0].date() - end).days if got else "",
+                        due_at(month).isoformat(),
+                        bool(got) and on_time(got[0], month),
                         len(got) - 1 if got else 0,
                     )
                 )
@@ -266,9 +292,254 @@ def completeness(plan: Plan, d: Deliveries) -> pd.DataFrame:
             "received",
             "received_at",
             "days_after_month_end",
+            "due_at",
+            "on_time",
             "revisions",
         ],
     )
+
+
+def reporting_rates(comp: pd.DataFrame) -> pd.DataFrame:
+    """KPIS.md "Reporting": every month of the range (all due, as above) x the 14 cities and the
+    province (city_code empty)."""
+    cities = comp.assign(
+        expected_reports=1,
+        reports_received=comp["received"].astype(int),
+        reports_on_time=comp["on_time"].astype(int),
+    )
+    province = cities.groupby("month", as_index=False)[
+        ["expected_reports", "reports_received", "reports_on_time"]
+    ].sum()
+    province["city_code"], province["city_name"] = "", "广西壮族自治区"
+    out = pd.concat([cities, province], ignore_index=True)
+    out["reporting_rate"] = [
+        repr(r / e) for r, e in zip(out["reports_received"], out["expected_reports"], strict=True)
+    ]
+    out["reporting_rate_on_time"] = [
+        repr(r / e) for r, e in zip(out["reports_on_time"], out["expected_reports"], strict=True)
+    ]
+    return out[
+        [
+            "month",
+            "city_code",
+            "city_name",
+            "expected_reports",
+            "reports_received",
+            "reports_on_time",
+            "reporting_rate",
+            "reporting_rate_on_time",
+        ]
+    ].sort_values(["month", "city_code"], ignore_index=True)
+
+
+ISSUE_COLUMNS = [
+    "provider",
+    "city_code",
+    "kind",
+    "month",
+    "file_name",
+    "row_number",
+    "field",
+    "reason_code",
+    "detected_at",
+    "status",
+    "resolved_at",
+]
+# the column of the extract a planted insurer row is wrong in
+_INSURER_FIELD = {
+    ("policy", "bad_id_checksum"): "证件号码",
+    ("policy", "premium_unit_mismatch"): "保费",
+    ("claim", "bad_id_checksum"): "被保险人证件号码",
+    ("claim", "claim_above_ceiling"): "赔付金额",
+}
+
+
+def _issue(provider, city_code, kind, month, file_name, row, field, code, found, resolved):
+    return {
+        "provider": provider,
+        "city_code": city_code or "",
+        "kind": kind,
+        "month": month.isoformat() if month else "",
+        "file_name": file_name or "",
+        "row_number": "" if row is None else row,
+        "field": field or "",
+        "reason_code": code or "",
+        "detected_at": found.isoformat(),
+        "status": "open" if resolved is None else "resolved",
+        "resolved_at": resolved.isoformat() if resolved else "",
+    }
+
+
+def data_issues(plan: Plan, m: InsurerModel, d: Deliveries) -> pd.DataFrame:
+    """WAREHOUSE.md marts.data_issues as the generator's model has them, for a build after the
+    range's last due date (issue_id aside: it is a hash the warehouse keeps stable, tested on
+    nights of its own). The lifecycle is KPIS.md's "Data issues for the providers"."""
+    accepted = _accepted_reports(d)
+    out = _report_issues(plan, accepted)
+    out += _file_issues(d)
+    out += _report_row_issues(d)
+    out += _insurer_row_issues(m, d)
+    return pd.DataFrame(out, columns=ISSUE_COLUMNS).sort_values(
+        ["provider", "kind", "month", "file_name", "row_number"], key=lambda c: c.astype(str)
+    )
+
+
+def _report_issues(plan: Plan, accepted: dict) -> list[dict]:
+    """A month not reported by its due date: missing (open) while nothing arrived, late
+    (resolved at the first accepted arrival) once something did."""
+    out = []
+    for y in plan.years:
+        for mo in range(1, 13):
+            month = date(y, mo, 1)
+            for c in reference.cities():
+                got = accepted.get((f"{y}-{mo:02d}", c.code), [])
+                if got and on_time(got[0].received_at, month):
+                    continue
+                first = got[0] if got else None
+                out.append(
+                    _issue(
+                        c.code,
+                        c.code,
+                        "report_late" if first else "report_missing",
+                        month,
+                        first.path if first else "",
+                        None,
+                        "",
+                        "",
+                        due_at(month),
+                        first.received_at if first else None,
+                    )
+                )
+    return out
+
+
+def _file_issues(d: Deliveries) -> list[dict]:
+    """A rejected file is resolved by the first accepted delivery after it for the same city
+    and month (reports: loaded or superseded), for the insurer of the same extract and day."""
+    out = []
+    for f in d.fates:
+        if f.status != "rejected" or f.source not in ("report", "insurer_policy", "insurer_claim"):
+            continue
+        if f.source == "report":
+            y, mo = map(int, f.period.split("-"))
+            month, provider, city = date(y, mo, 1), f.city_code, f.city_code
+            later = [
+                g.received_at
+                for g in d.fates
+                if g.source == "report"
+                and g.status in ("loaded", "superseded")
+                and (g.city_code, g.period) == (f.city_code, f.period)
+                and g.received_at > f.received_at
+            ]
+        else:
+            month, provider, city = date.fromisoformat(f.period), "insurer", ""
+            later = [
+                g.received_at
+                for g in d.fates
+                if g.source == f.source
+                and g.status == "loaded"
+                and g.period == f.period
+                and g.received_at > f.received_at
+            ]
+        out.append(
+            _issue(
+                provider,
+                city,
+                "file_rejected",
+                month,
+                f.path,
+                None,
+                "",
+                str(f.reason_code),
+                f.received_at,
+                min(later) if later else None,
+            )
+        )
+    return out
+
+
+def _report_row_issues(d: Deliveries) -> list[dict]:
+    """A bad row is its city, month, sheet, the value that is wrong and its occurrence among
+    equal ones; open while the report that counts has it, else resolved when that report came
+    (or, should it have come first, when the last report with the row did)."""
+    sightings: dict[tuple, list] = {}
+    current = {}
+    for rep in d.reports:
+        if rep.status not in ("loaded", "superseded"):
+            continue
+        key_of = (rep.city.code, rep.month)
+        if rep.status == "loaded":
+            current[key_of] = rep
+        seen: Counter = Counter()
+        for sheet, row, county, header in rep.quarantined:
+            kind = "activities" if sheet.startswith("活动") else "trainings"
+            value = "".join(county.split())
+            seen[(kind, value)] += 1
+            key = (*key_of, kind, value, seen[(kind, value)])
+            sightings.setdefault(key, []).append((rep, row, header))
+    out = []
+    for key, seen in sightings.items():
+        cur = current[key[:2]]
+        open_ = [s for s in seen if s[0] is cur]
+        rep, row, header = open_[0] if open_ else max(seen, key=lambda s: s[0].received)
+        last = max(s[0].received for s in seen)
+        out.append(
+            _issue(
+                rep.city.code,
+                rep.city.code,
+                "row_quarantined",
+                rep.month,
+                rep.path,
+                row,
+                header,
+                "county_of_other_city",
+                min(s[0].received for s in seen),
+                None if open_ else max(cur.received, last),
+            )
+        )
+    return out
+
+
+def _insurer_row_issues(m: InsurerModel, d: Deliveries) -> list[dict]:
+    """Each planted row, open until a later version of the same policy or claim loads: a row of
+    the same number, not planted, in a later day's file (every regular extract loads)."""
+    arrival = {f.path: f.received_at for f in d.fates}
+    counties = reference.counties()
+    out = []
+    for stream, rows, number in (
+        ("policy", m.policy_rows, "policy"),
+        ("claim", m.claim_rows, "claim"),
+    ):
+        stem = "JS_POLICY" if stream == "policy" else "JS_CLAIM"
+        planted = rows["kind"].isin(list(QUARANTINE_REASON)).to_numpy()
+        numbers = rows.loc[planted, number].unique()
+        good = rows[~planted & rows[number].isin(numbers).to_numpy()]
+        later_days = good.groupby(number)["file_day"].apply(sorted).to_dict()
+        for r in rows[planted].itertuples(index=False):
+            day = pd.Timestamp(r.file_day).date()
+            path = f"insurer/{stem}_{day:%Y%m%d}.csv"
+            after = [x for x in later_days.get(getattr(r, number), []) if x > r.file_day]
+            resolved = (
+                arrival[f"insurer/{stem}_{pd.Timestamp(after[0]).date():%Y%m%d}.csv"]
+                if after
+                else None
+            )
+            code = QUARANTINE_REASON[r.kind].value
+            out.append(
+                _issue(
+                    "insurer",
+                    counties[r.county_idx].city_code,
+                    "row_quarantined",
+                    day,
+                    path,
+                    r.line,
+                    _INSURER_FIELD[(stream, code)],
+                    code,
+                    arrival[path],
+                    resolved,
+                )
+            )
+    return out
 
 
 def write(
@@ -289,6 +560,8 @@ def write(
         "training_monthly": trains,
         "report_completeness": completeness(plan, d),
     }
+    tables["reporting_rates"] = reporting_rates(tables["report_completeness"])
+    tables["data_issues"] = data_issues(plan, m, d)
     files = pd.DataFrame(
         [
             {
@@ -330,6 +603,8 @@ def write(
         df.to_csv(truth_dir / f"{name}.csv", index=False, quoting=csv.QUOTE_MINIMAL)
     summary = {
         **summary,
+        # the reporting tables hold for a build after the last due date of the range
+        "reporting_complete_after": due_at(date(plan.years[-1], 12, 1)).isoformat(),
         "tables": {k: len(v) for k, v in tables.items()},
         "files_by_status": files["status"].value_counts().sort_index().to_dict(),
         "rows_quarantined_by_reason": quarantine["reason_code"]

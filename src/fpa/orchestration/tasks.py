@@ -3,14 +3,18 @@ one slot), returns a small JSON-able record for the next task, and raises on a f
 Airflow marks the task failed, retries it and alerts.
 
 Every task is idempotent: ingest skips what was received, a build writes a new candidate, the
-gate only reads it, and publish of a candidate already published is a no-op.
+gate only reads it, and publish of a candidate already published is a no-op. What a task writes
+is its owner's only (fpa.paths.private_files), as in `fpa load`; a task that blocks the night
+says in its error what gets past it, as `fpa load` prints it.
 """
 
+import functools
 from pathlib import Path
 
 from fpa import night
 from fpa.ingest import ingest
 from fpa.orchestration.common import paths_from_env, reported
+from fpa.paths import private_files
 from fpa.state import StatePaths, locked
 
 
@@ -22,10 +26,26 @@ class BuildFailed(RuntimeError):
     pass
 
 
+def private(fn):
+    """The task's files created owner-only (the worker's umask is Airflow's)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with private_files():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 @reported
+@private
 def land_and_parse() -> dict:
     inbox, warehouse = paths_from_env()
-    result = ingest(inbox, warehouse)
+    paths = StatePaths(warehouse)
+    with locked(paths):
+        night.tighten(warehouse)
+        result = ingest(inbox, warehouse, lock=False)
+        night.apply_set_asides(warehouse, strict=False)
     print(result.summary())
     return {
         "files": dict(result.files),
@@ -35,6 +55,7 @@ def land_and_parse() -> dict:
 
 
 @reported
+@private
 def needs_build() -> bool:
     """False when nothing is new since the last publication: the rest of the night is skipped."""
     _, warehouse = paths_from_env()
@@ -46,6 +67,7 @@ def needs_build() -> bool:
 
 
 @reported
+@private
 def build(run_id: str | None = None) -> dict:
     """`run_id`: Airflow passes the DAG run's id (a context key)."""
     _, warehouse = paths_from_env()
@@ -53,30 +75,48 @@ def build(run_id: str | None = None) -> dict:
     with locked(paths):
         inputs = night.inputs_digest(paths)
         built = night.build_step(warehouse, safe(run_id), inputs)
+        way_out = [] if built.success else night.build_way_out(warehouse, night.new_files(paths))
     print(built.summary())
     if not built.success:
-        raise BuildFailed("dbt build failed: " + "; ".join(built.failures[:10]))
+        raise BuildFailed(
+            "\n".join(["dbt build failed: " + "; ".join(built.failures[:10]), *way_out])
+        )
     return {"candidate": str(built.candidate), "inputs": inputs}
 
 
 @reported
+@private
 def gate(built: dict, run_id: str | None = None) -> dict:
     _, warehouse = paths_from_env()
     with locked(StatePaths(warehouse)):
         judged = night.gate_step(warehouse, safe(run_id), Path(built["candidate"]), built["inputs"])
     print(judged.verdict())
     if judged.blocked:
-        raise GateBlocked(judged.verdict())
+        way_out = judged.way_out(warehouse)
+        if way_out:
+            way_out.append("then clear this run of fpa_nightly (or run `fpa load`)")
+        raise GateBlocked("\n".join([judged.verdict(), *way_out]))
     return {**built, "warnings": len(judged.failed("warning"))}
 
 
 @reported
+@private
 def publish(judged: dict, run_id: str | None = None) -> dict:
     _, warehouse = paths_from_env()
     candidate = Path(judged["candidate"])
     with locked(StatePaths(warehouse)):
         if not candidate.exists():  # a retry after the rename: published already
             return {"published": str(warehouse), "kept": None}
+        if night.inputs_digest(StatePaths(warehouse)) != judged["inputs"]:
+            # files were taken in since this candidate was built (fpa_intraday and fpa_nightly
+            # met at 02:00): published, it would hide them, or replace the newer file that the
+            # run which took them in built from them and published. This one stops, skipped
+            # (no asset event, no alert); a `fpa set-aside` meanwhile waits for the next build.
+            from airflow.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(
+                "the state has inputs this candidate was not built from: not published"
+            )
         kept = night.publish_step(warehouse, safe(run_id), candidate, judged["inputs"])
     print(f"published {warehouse}")
     return {"published": str(warehouse), "kept": str(kept) if kept else None}

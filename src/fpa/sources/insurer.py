@@ -1,17 +1,27 @@
 """The insurer's daily extracts (contract §1): JS_POLICY and JS_CLAIM CSVs.
 
 A file is transcoded to UTF-8 in a stream (GB18030 as contracted; a file that is valid UTF-8
-is read as UTF-8 — the same text, so it loads) and its header and TRAILER line are checked.
+is read as UTF-8 — the same text, so it loads; a byte-order mark is dropped) and its header and
+TRAILER line are checked, each read as one RFC 4180 record (quoted or not).
 Then the files of a batch are read by DuckDB in one pass that types and checks every row and
 replaces its ID number by the keyed hash (read_batch); each file's TRAILER is verified against
 the count and sum of its rows before anything of it is used, and the rows of the files that
 match go to quarantine with their reason, masked, or to the raw tables (load_batch). Names and
 phones stop here.
+
+Every reason this module gives is written here, in its own words, from line numbers, column
+names, counts and the contract's own texts: never from a parser's message (DuckDB's quotes the
+rows around a fault, a stray quote the whole rest of the file, with names, IDs and phones in
+clear) nor from a line of the file that may be a data row. personal.scrub() masks what still
+looks like an ID or phone in them, as a last defence.
 """
 
+import csv
 import os
+import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from fpa.normalise.ids import CHECK_CHARS, WEIGHTS
-from fpa.personal import PersonHasher
+from fpa.personal import PersonHasher, scrub
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.state import insert_rows
 
@@ -67,9 +77,13 @@ class Outcome:
     rows_received: int = 0
     rows_quarantined: int = 0
 
+    def __post_init__(self):
+        self.reason = scrub(self.reason)
+
 
 class Rejected(Exception):
     def __init__(self, code: Reason, detail: str):
+        detail = scrub(detail)
         super().__init__(detail)
         self.code, self.detail = code, detail
 
@@ -95,13 +109,21 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
     encodes ~180 MB/s, and outside the GIL, beside DuckDB (a province year: 3 s of CPU less).
     Its last line is then cut off the output. Any other file, or any machine without iconv,
     takes the codec path (_recode), which tries UTF-8 for the whole file, then GB18030.
+
+    A byte-order mark at the start (UTF-8's, or GB18030's encoding of U+FEFF) is not written:
+    it is no part of the header's first name.
     """
     with open(src, "rb") as f:
         head = f.read(64 << 10)
     if ICONV and not _utf8_prefix(head):
-        with open(dst, "wb") as out:
+        # a mark is rare: only then is iconv given the file on its stdin, past the mark; else
+        # it opens the file itself, as it always did
+        skip = len(BOMS["gb18030"]) if head.startswith(BOMS["gb18030"]) else 0
+        with open(src, "rb") as f, open(dst, "wb") as out:
+            f.seek(skip)
             done = subprocess.run(
-                [ICONV, "-f", "GB18030", "-t", "UTF-8", str(src)],
+                [ICONV, "-f", "GB18030", "-t", "UTF-8", *([] if skip else [str(src)])],
+                stdin=f,
                 stdout=out,
                 stderr=subprocess.DEVNULL,
             )
@@ -118,6 +140,7 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
 
 
 ICONV = shutil.which("iconv")  # glibc's (libc-bin): on every Debian and in the image
+BOMS = {"utf-8": b"\xef\xbb\xbf", "gb18030": b"\x84\x31\x95\x33"}  # U+FEFF in each
 
 
 def _utf8_prefix(head: bytes) -> bool:
@@ -160,6 +183,8 @@ def _recode(src: Path, dst: Path, encoding: str) -> str | None:
     would, with the codec's C loop and no incremental decoder or string concatenation (measured:
     the decoder loop cost 12 % of an ingest)."""
     with open(src, "rb") as f, open(dst, "wb") as out:
+        bom = BOMS[encoding]
+        f.seek(len(bom) if f.read(len(bom)) == bom else 0)
         held = b""
         while chunk := f.read(8 << 20):
             held += chunk
@@ -177,26 +202,148 @@ def prepare(
 ) -> Prepared:
     """Transcode and check what can be checked before reading rows; raise Rejected."""
     body = tmp / f"{sha256}.csv"
-    _, trailer = transcode(landed, body)
-    if trailer is None or not trailer.startswith("TRAILER,"):
+    _, last = transcode(landed, body)
+    rows, money = _trailer(last)
+    columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
+    with open(body, encoding="utf-8", newline="") as f:
+        line = f.readline(_HEADER_MAX)
+    header = _record(line.rstrip("\r\n"))
+    if header is None:
+        raise Rejected(Reason.UNKNOWN_LAYOUT, f"line 1, the header: {_quote_fault(line)}")
+    if header != columns:
+        raise Rejected(Reason.UNKNOWN_LAYOUT, _header_fault(header, columns))
+    return Prepared(file_name, sha256, file_day, received_at, body, rows, money)
+
+
+_HEADER_MAX = 1 << 16  # characters of line 1 read: a header is a few hundred
+
+
+def _record(line: str) -> list[str] | None:
+    """The fields of one line read as one RFC 4180 record, or None when it is not one (a quote
+    left open, text after a closing quote). Python's csv on a single line: microseconds, where
+    asking DuckDB costs milliseconds a file."""
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _quote_fault(line: str) -> str:
+    """Why a line is not one record, in the warehouse's words (csv's may change)."""
+    if line.count('"') % 2:
+        return 'a quoted field is not closed on its line (a stray ")'
+    return 'text between a closing quote and the next comma (a stray ")'
+
+
+def _trailer(last: str | None) -> tuple[int, Decimal]:
+    """The row count and money sum of the TRAILER line, quoted or not; raise Rejected. The last
+    line may be a data row (a cut transfer): a reason names a field's position and shows a value
+    only when it is a short number."""
+    fields = None if last is None else _record(last)
+    if not fields or fields[0] != "TRAILER":
+        if last is not None and fields is None and last.lstrip('"').startswith("TRAILER"):
+            raise Rejected(Reason.TRAILER_MISSING, f"the TRAILER line: {_quote_fault(last)}")
         raise Rejected(
             Reason.TRAILER_MISSING,
             "no TRAILER line at the end: the transfer was cut or the file is not an extract",
         )
-    parts = trailer.split(",")
-    try:
-        rows, money = int(parts[1]), Decimal(parts[2])
-    except (IndexError, ValueError, ArithmeticError) as e:
-        raise Rejected(Reason.TRAILER_MISSING, f"unreadable trailer {trailer!r}") from e
-    with open(body, encoding="utf-8", newline="") as f:
-        header = f.readline().rstrip("\r\n").split(",")
-    columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
-    if header != columns:
+    if len(fields) < 3:
         raise Rejected(
-            Reason.UNKNOWN_LAYOUT,
-            f"header {','.join(header)} is not the contract's {','.join(columns)}",
+            Reason.TRAILER_MISSING,
+            f"the TRAILER line has {len(fields)} fields, where TRAILER,<rows>,<money> has 3",
         )
-    return Prepared(file_name, sha256, file_day, received_at, body, rows, money)
+    try:
+        rows = int(fields[1])
+    except ValueError:
+        raise Rejected(
+            Reason.TRAILER_MISSING,
+            f"the TRAILER's row count {_shown(fields[1])} is not a whole number",
+        ) from None
+    try:
+        money = Decimal(fields[2])
+    except ArithmeticError:
+        money = None
+    if money is None or not money.is_finite():
+        raise Rejected(
+            Reason.TRAILER_MISSING,
+            f"the TRAILER's money sum {_shown(fields[2])} is not a number",
+        )
+    return rows, money
+
+
+def _shown(value: str) -> str:
+    """A trailer field for a reason: itself when a short number, else only its length."""
+    if re.fullmatch(r"[-+0-9., ]{1,24}", value):
+        return f"'{value}'"
+    return f"(a text of {len(value)} characters)"
+
+
+def _header_fault(seen: list[str], columns: list[str]) -> str:
+    """How line 1 differs from the contract's header, so that a person sees it: a name that
+    looks right but is not is shown with its odd characters as U+XXXX (a byte-order mark, a
+    zero-width or full-width space, a compatibility ideograph). A line that has less than half
+    the contract's names may be a data row (the header missing): nothing of it is shown, and
+    names of the line are shown only for a few unexpected ones among the contract's."""
+    expected = f"(the contract's header is {','.join(columns)})"
+    if not seen:
+        return f"line 1 is empty: no header {expected}"
+    other = CLAIM_COLUMNS if columns is POLICY_COLUMNS else POLICY_COLUMNS
+    if seen == other:
+        return f"line 1 is the header of the other extract ({','.join(seen)}) {expected}"
+    known = set(columns)
+    named = sum(_plain(s) in known for s in seen)
+    if named * 2 < len(columns):
+        return (
+            f"line 1 is not the contract's header: {len(seen)} fields, {named} of them the "
+            f"contract's column names (a data row, the header missing?) {expected}"
+        )
+    faults = []
+    if seen[0].startswith("\ufeff"):  # transcoding dropped one mark: this is another
+        faults.append("U+FEFF before the header")
+        seen = [seen[0][1:], *seen[1:]]
+    others = [s for s in seen if _plain(s) not in known]
+    few = len(others) <= 3
+
+    def shown(name: str) -> str:
+        return _visible(name) if few or name not in others else "a name not the contract's"
+
+    if len(seen) == len(columns):
+        wrong = [(i, s, c) for i, (s, c) in enumerate(zip(seen, columns, strict=True), 1) if s != c]
+        faults += [f"column {i} is {shown(s)} where the contract has {c}" for i, s, c in wrong[:6]]
+        if len(wrong) > 6:
+            faults.append(f"{len(wrong) - 6} more columns differ")
+    else:
+        faults.append(f"{len(seen)} fields where the contract has {len(columns)}")
+        missing = [c for c in columns if c not in seen]
+        if missing:
+            faults.append("missing " + "、".join(missing))
+        unexpected = [s for s in seen if s not in known]
+        if unexpected and few:
+            faults.append("not the contract's: " + ", ".join(map(_visible, unexpected)))
+        elif unexpected:
+            faults.append(f"{len(unexpected)} fields not the contract's (not shown)")
+    return "; ".join(faults or ["the header differs"]) + " " + expected
+
+
+def _odd(ch: str) -> bool:
+    """A character a person cannot tell from another, or cannot see, in a header name."""
+    return (
+        ch.isspace()
+        or not ch.isprintable()
+        or unicodedata.category(ch) in ("Cf", "Mn", "Co", "Cn")
+        or unicodedata.normalize("NFKC", ch) != ch
+    )
+
+
+def _visible(name: str) -> str:
+    """A header name in 「」, its odd characters as <U+XXXX>, cut at 40 characters."""
+    shown = "".join(f"<U+{ord(ch):04X}>" if _odd(ch) else ch for ch in name[:40])
+    return f"「{shown}」" + ("…" if len(name) > 40 else "")
+
+
+def _plain(name: str) -> str:
+    """A header name without its odd characters and in NFKC: what it was meant to say."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name) if not _odd(ch))
 
 
 def read_batch(
@@ -215,14 +362,14 @@ def read_batch(
         return files, {}
     except duckdb.Error as e:
         if len(files) == 1:
-            return [], {files[0].sha256: _unreadable(e)}
+            return [], {files[0].sha256: _unreadable(con, kind, files[0], e)}
     readable, outcomes = [], {}
     for f in files:
         try:
             _read(con, kind, [f])
             readable.append(f)
         except duckdb.Error as e:
-            outcomes[f.sha256] = _unreadable(e)
+            outcomes[f.sha256] = _unreadable(con, kind, f, e)
     if readable:
         _read(con, kind, readable)
     return readable, outcomes
@@ -242,12 +389,70 @@ def _read(con: duckdb.DuckDBPyConnection, kind: str, files: list[Prepared]) -> N
     con.execute(_checked_sql(kind, refs), {"bodies": [str(f.body) for f in files]})
 
 
-def _unreadable(e: duckdb.Error) -> Outcome:
+def _unreadable(
+    con: duckdb.DuckDBPyConnection, kind: str, f: Prepared, error: duckdb.Error
+) -> Outcome:
     return Outcome(
         "rejected",
         Reason.UNKNOWN_LAYOUT,
-        f"{DESCRIPTIONS[Reason.UNKNOWN_LAYOUT]}: not a readable CSV: {e}",
+        f"{DESCRIPTIONS[Reason.UNKNOWN_LAYOUT]}: not a readable CSV: "
+        f"{_csv_fault(con, kind, f, error)}",
     )
+
+
+_REJECTS = "fpa_csv_rejects"
+# DuckDB's error types, most telling first (a stray quote also leaves its line a field short
+# or long), in the warehouse's words
+_CSV_FAULTS = {
+    "UNQUOTED VALUE": 'unterminated quoted field (a stray ")',
+    "INVALID STATE": "a quote or line end where a CSV record allows none",
+    "LINE SIZE OVER MAXIMUM": "a record over the reader's 2 MB (a quoted field never closed?)",
+    "INVALID ENCODING": "not UTF-8 after transcoding",
+    "TOO MANY COLUMNS": "",
+    "MISSING COLUMNS": "",
+    "CAST": "a value of the wrong type",
+}
+
+
+def _csv_fault(con: duckdb.DuckDBPyConnection, kind: str, f: Prepared, error: duckdb.Error) -> str:
+    """Where and why DuckDB cannot read a file, in the warehouse's words. Its message is never
+    used: it quotes the lines around the fault in clear. The file is read once more into
+    DuckDB's rejects table, of which only the line, the column and the type of error are taken
+    (its text columns copy the line too). A line is a record: a line break inside a quoted
+    field does not count, as in the raw tables' line."""
+    columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
+    found, stopped = [], error
+    try:
+        con.execute(f"DROP TABLE IF EXISTS {_REJECTS}; DROP TABLE IF EXISTS {_REJECTS}_scan")
+        # fetched: an unfetched result leaves the scan, and the rejects table, unmade
+        con.execute(
+            f"SELECT count(*) FROM {_csv_source(columns, rejects=True)}", {"bodies": [str(f.body)]}
+        ).fetchall()
+        found = con.execute(f"""
+            SELECT line, error_type::VARCHAR, min(column_idx), max(column_idx),
+                   arg_min(column_name, column_idx)
+            FROM {_REJECTS} WHERE line = (SELECT min(line) FROM {_REJECTS})
+            GROUP BY ALL""").fetchall()
+    except duckdb.Error as again:
+        stopped = again  # the second read failed outright (DuckDB raises some faults regardless)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_REJECTS}; DROP TABLE IF EXISTS {_REJECTS}_scan")
+    if not found:
+        # of the loading read's message only a line number, as a number
+        line = re.search(r"CSV Error on Line: (\d+)", str(error))
+        where = f"line {line[1]}: " if line else ""
+        return f"{where}not a well-formed CSV record ({type(stopped).__name__})"
+    order = list(_CSV_FAULTS)
+    line, kind_of, first, last, name = min(
+        found, key=lambda r: order.index(r[1]) if r[1] in order else len(order)
+    )
+    if kind_of in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
+        # one rejects row per extra field, the last's index the count of fields; or per
+        # missing column, the first's index (from 0) the count
+        fields = last if kind_of == "TOO MANY COLUMNS" else first
+        return f"line {line}: {fields} fields where the header has {len(columns)}"
+    column = f", column {name}" if name in columns else ""  # DuckDB names ours: only ours
+    return f"line {line}{column}: {_CSV_FAULTS.get(kind_of, kind_of.lower())}"
 
 
 def load_batch(
@@ -402,12 +607,7 @@ def _typed_sql(kind: str) -> str:
     order), typed. Nested projections compute what several expressions use once."""
     columns = POLICY_COLUMNS if kind == "policy" else CLAIM_COLUMNS
     id_column = "证件号码" if kind == "policy" else "被保险人证件号码"
-    # the dialect is the contract's, spelled out: sniffing it anyway cost ~7 ms a file
-    source = (
-        "read_csv($bodies, header = true, all_varchar = true, delim = ',', quote = '\"', "
-        "escape = '\"', strict_mode = true, auto_detect = false, filename = '_body', "
-        f"columns = {_struct(columns)})"
-    )
+    source = _csv_source(columns)
     if kind == "policy":
         typed = """try_cast(投保日期 AS DATE) AS w, try_cast(份数 AS INTEGER) AS units,
                try_cast(保费 AS DECIMAL(18, 2)) AS premium,
@@ -427,6 +627,23 @@ def _typed_sql(kind: str) -> str:
             SELECT *, try_cast(left(id_norm, 9) AS INTEGER) AS id_head,
                    try_cast(substr(id_norm, 10, 8) AS INTEGER) AS id_tail
             FROM (SELECT *, {_normalised_id(id_column)} AS id_norm FROM {source}))"""
+
+
+def _csv_source(columns: list[str], rejects: bool = False) -> str:
+    """SQL: the files $bodies, read as the contract's CSV. The dialect is the contract's,
+    spelled out: sniffing it anyway cost ~7 ms a file. rejects: faulty records are skipped and
+    described in the temp table _REJECTS (a diagnosis: the loading read fails on the first)."""
+    kept = (
+        f", store_rejects = true, rejects_table = '{_REJECTS}', "
+        f"rejects_scan = '{_REJECTS}_scan', rejects_limit = 1000"
+        if rejects
+        else ""
+    )
+    return (
+        "read_csv($bodies, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        "escape = '\"', strict_mode = true, auto_detect = false, filename = '_body', "
+        f"columns = {_struct(columns)}{kept})"
+    )
 
 
 def _normalised_id(column: str) -> str:

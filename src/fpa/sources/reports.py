@@ -7,22 +7,22 @@ are excluded and 合计 is checked against the rows (a mismatch is reported, not
 corrected report replaces the earlier one for its city and month entirely.
 """
 
-import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import python_calamine
-
 from fpa import reference
+from fpa.clock import CST
 from fpa.normalise.dates import DateError, parse_date_range
 from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import resolve
+from fpa.personal import scrub
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources.insurer import Outcome, Rejected
+from fpa.sources.spreadsheet import Limits, merged_ranges, open_workbook, sheet_rows
 from fpa.state import RowBuffer
 
 TITLE = re.compile(
@@ -30,10 +30,16 @@ TITLE = re.compile(
 )
 FILE = re.compile(
     r"(?P<city>[^\d\s]+?)计生协(?P<y>\d{4})年(?P<m>\d{1,2})月工作月报(?P<rest>.*)"
-    r"\.(?:xlsx|xls|xlsm)",
+    r"\.(?:xlsx|xls|xlsm|ods)",
     re.IGNORECASE,
 )
 REVISION = re.compile(r"修订|更正|修正")
+# a total or subtotal row, wherever it stands: 合计, 小计, 金城江区小计, 本月累计, 总计：…
+TOTAL = re.compile(r"[^\d]{0,10}?(?:小计|合计|总计|累计|共计|汇总)[:：]?")
+FOOTER = ("填报人", "审核人", "制表人", "制表", "负责人", "单位负责人")
+FIRST_MONTH = date(2017, 1, 1)  # the first month the province collects reports for
+# free-text fields: a total word there is part of a name (健康讲座累计…), not a total row
+FREE_TEXT = {"name", "remarks", "organiser"}
 FILLED = re.compile(r"填报日期[:：]\s*(?P<d>\S+)")
 REQUIRED = {
     "activities": ("activity_type", "project", "participants"),
@@ -70,14 +76,6 @@ class SheetRows:
     filled_on: date | None = None
 
 
-def open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
-    """Content decides the format (the landing copy has no extension)."""
-    try:
-        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(path.read_bytes()))
-    except Exception as e:  # calamine raises its own error types for every broken file
-        raise Rejected(Reason.WORKBOOK_CORRUPT, f"{type(e).__name__}: {e}") from e
-
-
 def _period(text: str, pattern: re.Pattern) -> tuple[str, date] | None:
     m = pattern.search(text or "")
     if not m:
@@ -88,7 +86,9 @@ def _period(text: str, pattern: re.Pattern) -> tuple[str, date] | None:
     return city.code, date(int(m["y"]), int(m["m"]), 1)
 
 
-def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at) -> Outcome:
+def parse(
+    out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at, limits: Limits
+) -> Outcome:
     """A monthly report's rows, added to `out`; raise Rejected before adding any."""
     wb = open_workbook(landed)
     base = file_name.rsplit("/", 1)[-1]
@@ -98,17 +98,14 @@ def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at
     for name in wb.sheet_names:
         kind = kinds.get(re.sub(r"\s+", "", name))
         if kind:
-            try:
-                sheets[kind] = (name, wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
-            except Exception as e:
-                raise Rejected(Reason.WORKBOOK_CORRUPT, f"sheet {name}: {e}") from e
+            sheets[kind] = (name, sheet_rows(wb, name, limits), merged_ranges(wb, name, landed))
     for kind, label in (("activities", "活动"), ("trainings", "培训")):
         if kind not in sheets:
             raise Rejected(
                 Reason.UNKNOWN_LAYOUT,
                 f"{base}: no sheet {label} (found {', '.join(wb.sheet_names)})",
             )
-    titles = {_period(_first_text(rows), TITLE) for _, rows in sheets.values()} - {None}
+    titles = {_period(_first_text(rows), TITLE) for _, rows, _ in sheets.values()} - {None}
     if len(titles) > 1 or (titles and by_name and titles != {by_name}):
         raise Rejected(
             Reason.TITLE_FILENAME_MISMATCH,
@@ -123,7 +120,18 @@ def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at
             "city and month (expected e.g. 河池市计生协2023年5月活动情况统计表)",
         )
     city_code, month = period
-    parsed = [_sheet(kind, name, rows, city_code, month) for kind, (name, rows) in sheets.items()]
+    this_month = datetime.now(CST).date().replace(day=1)
+    if not FIRST_MONTH <= month <= this_month:
+        raise Rejected(
+            Reason.PERIOD_OUT_OF_RANGE,
+            f"{base}: the report is for {month.year}年{month.month}月; reports are taken from "
+            f"{FIRST_MONTH.year}年{FIRST_MONTH.month}月 to this month "
+            f"({this_month.year}年{this_month.month}月)",
+        )
+    parsed = [
+        _sheet(kind, name, rows, merges, city_code, month)
+        for kind, (name, rows, merges) in sheets.items()
+    ]
     filled = max((s.filled_on for s in parsed if s.filled_on), default=None)
     marked = bool(REVISION.search(base))
     mismatches = [m for s in parsed for m in s.mismatches]
@@ -164,8 +172,12 @@ def parse(out: RowBuffer, landed: Path, file_name: str, sha256: str, received_at
                     s.name,
                     row_number,
                     str(reason),
-                    f"{DESCRIPTIONS[reason]}: {detail}",
-                    json.dumps(raw, ensure_ascii=False, default=str),
+                    scrub(f"{DESCRIPTIONS[reason]}: {detail}"),
+                    json.dumps(
+                        {k: scrub(v) if isinstance(v, str) else v for k, v in raw.items()},
+                        ensure_ascii=False,
+                        default=str,
+                    ),
                 )
                 for row_number, reason, detail, raw in s.quarantined
             ],
@@ -222,7 +234,9 @@ def _first_text(rows: list[list]) -> str:
     return ""
 
 
-def _sheet(kind: str, name: str, rows: list[list], city_code: str, month: date) -> SheetRows:
+def _sheet(
+    kind: str, name: str, rows: list[list], merges: list, city_code: str, month: date
+) -> SheetRows:
     out = SheetRows(kind, name)
     known = _headers()[kind]
     header_at = None
@@ -257,29 +271,67 @@ def _sheet(kind: str, name: str, rows: list[list], city_code: str, month: date) 
             f"{', '.join(missing)} (headers found: "
             f"{', '.join(str(v) for v in rows[header_at] if v not in (None, ''))})",
         )
-    totals_at = None
-    data = []
+    # each column's header as the reader sees it: the lower row's text under a merged group
+    header_rows = [rows[i] for i in range(first_data - 1, header_at - 1, -1)]  # lowest first
+    header = [
+        next((r[c] for r in header_rows if c < len(r) and r[c] not in (None, "")), None)
+        for c in range(len(columns))
+    ]
+    names = [c[0] if c else None for c in columns]  # the field of each column
+    merged = _unmerge(kind, rows, merges, first_data, names, header)
+    # every row between the header and the footer is data, a total or a subtotal; the last
+    # total after the last data row is the sheet's 合计, any other one is set aside
+    data, totals = [], []
     for i in range(first_data, len(rows)):
         row = rows[i]
         first = next((str(v).strip() for v in row if v not in (None, "")), "")
-        if first.startswith("合计") or first.startswith("总计"):
-            totals_at = i
+        if first.startswith(FOOTER):
             break
-        if first.startswith("填报人") or first.startswith("审核人"):
-            break
-        if first:
+        if _is_total(row, names):
+            totals.append(i)
+        elif first:
             data.append(i)
+    totals_at = totals[-1] if totals and (not data or totals[-1] > data[-1]) else None
     sums: dict[str, Decimal] = {f: Decimal(0) for f in NUMBERS[kind] if f in fields}
-    for i in data:
+    allowed = reference.report_values()
+    for i in sorted(data + [t for t in totals if t != totals_at]):
         raw = {
-            str(rows[header_at][c] or c): rows[i][c]
+            str(header[c] or c + 1): _plain(rows[i][c])
             for c in range(len(rows[i]))
-            if c < len(rows[header_at]) and rows[i][c] not in (None, "")
+            if c < len(header) and rows[i][c] not in (None, "")
         }
+        if i in totals:
+            text = next(
+                str(v).strip()
+                for v in rows[i]
+                if isinstance(v, str) and TOTAL.fullmatch(re.sub(r"\s+", "", v))
+            )
+            out.quarantined.append((i + 1, Reason.SUBTOTAL_ROW, f"row {i + 1} ({text})", raw))
+            continue
+        if i in merged:
+            out.quarantined.append((i + 1, Reason.MERGED_CELLS, merged[i], raw))
+            continue
         try:
             values = _values(kind, rows[i], fields, month)
         except (NumberError, DateError) as e:
             out.quarantined.append((i + 1, Reason.UNREADABLE_VALUE, str(e), raw))
+            continue
+        outside = [
+            (f, values[f])
+            for (k, f), valid in allowed.items()
+            if k == kind and values.get(f) is not None and values[f] not in valid
+        ]
+        if outside:
+            f, v = outside[0]
+            out.quarantined.append(
+                (
+                    i + 1,
+                    Reason.UNKNOWN_VALUE,
+                    f"{_label(header, fields, f)} {v!r} is not one of "
+                    f"{'、'.join(sorted(allowed[(kind, f)]))}",
+                    raw,
+                )
+            )
             continue
         for f in sums:
             sums[f] += values.get(f"_{f}_raw") or 0
@@ -307,6 +359,76 @@ def _sheet(kind: str, name: str, rows: list[list], city_code: str, month: date) 
                     f"{name} {f}: 合计 {total.normalize():f} vs rows {s.normalize():f}"
                 )
     return out
+
+
+def _plain(v):
+    """A cell as a person reads it: 240, not the 240.0 some formats store."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _is_total(row: list, columns: list[str | None]) -> bool:
+    """A 合计/小计/累计… cell outside the free-text columns (an activity may be named 累计…)."""
+    return any(
+        isinstance(v, str)
+        and (c >= len(columns) or columns[c] not in FREE_TEXT)
+        and TOTAL.fullmatch(re.sub(r"\s+", "", v))
+        for c, v in enumerate(row)
+    )
+
+
+def _label(header: list, fields: dict, f: str) -> str:
+    v = header[fields[f][0]] if fields[f][0] < len(header) else None
+    return str(v).strip() if v not in (None, "") else f
+
+
+def _unmerge(
+    kind: str,
+    rows: list[list],
+    merges: list,
+    first_data: int,
+    columns: list[str | None],
+    header: list,
+) -> dict[int, str]:
+    """Merged cells among the data rows, by the rule of the README: a text cell (县区, 乡镇,
+    日期, 活动类型…) merged over several rows holds for each of them, as the sheet shows it
+    to its reader, so its value is written into every row of the range; a number merged over
+    several rows (参与人数, 经费…) cannot be split between them, and a merge across two fields
+    leaves it unknown which field the value is: those rows are returned, row → why, to be
+    quarantined."""
+    bad: dict[int, str] = {}
+    for r1, c1, r2, c2 in merges:
+        if r1 < first_data or r1 >= len(rows):
+            continue  # the title and the header's own merges
+        covered = {columns[c] for c in range(c1, min(c2, len(columns) - 1) + 1)} - {None}
+        last = min(r2, len(rows) - 1)
+        where = f"{_cell_name(r1, c1)}:{_cell_name(r2, c2)}"
+        if len(covered) > 1:
+            names = "、".join(str(header[c]) for c in range(c1, c2 + 1) if columns[c] in covered)
+            for r in range(r1, last + 1):
+                bad[r] = f"cells {where} merged across {names}"
+            continue
+        if not covered or r2 == r1:
+            continue
+        f = covered.pop()
+        col = columns.index(f)
+        if f in NUMBERS[kind]:
+            for r in range(r1, last + 1):
+                bad[r] = f"{_label(header, {f: (col, 1)}, f)} merged over rows {r1 + 1}–{r2 + 1}"
+            continue
+        value = rows[r1][c1]
+        for r in range(r1, last + 1):
+            if col < len(rows[r]) and rows[r][col] in (None, ""):
+                rows[r][col] = value
+    return bad
+
+
+def _cell_name(r: int, c: int) -> str:
+    letters = ""
+    c += 1
+    while c:
+        c, x = divmod(c - 1, 26)
+        letters = chr(65 + x) + letters
+    return f"{letters}{r + 1}"
 
 
 def _is_number(v) -> bool:

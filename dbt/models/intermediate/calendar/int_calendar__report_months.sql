@@ -1,10 +1,13 @@
--- Every month a report is expected for: from var('first_report_month') to the December of the
--- latest year the warehouse holds data for (reports or insurance).
+-- Every month a report is expected for, some day: from var('first_report_month') to the December
+-- of the later of the build's year (China Standard Time; see macros/reporting.sql) and the
+-- latest year the warehouse holds data for (reports or insurance). Which of them are due yet is
+-- report_completeness's due_at against the build's time.
 with last_year as (
     select
         greatest(
             (select max(year(month)) from {{ ref('stg_reports__reports') }}),
             (select max(year) from {{ ref('int_insurance__area_year') }}),
+            year(timezone('{{ var("source_time_zone") }}', {{ report_now() }})),
             year(date '{{ var("first_report_month") }}')
         ) as y
 )

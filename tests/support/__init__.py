@@ -1,0 +1,1 @@
+"""Harnesses and builders the test modules share (no test module imports another)."""
