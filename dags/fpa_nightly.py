@@ -1,4 +1,5 @@
-"""fpa_nightly: pull -> land and parse -> (nothing new? stop) -> dbt build -> GX gate -> publish.
+"""fpa_nightly: pull -> land and parse -> (nothing new? skip the build) -> dbt build -> GX gate
+-> publish -> mail each data provider whose open issues changed (its 数据问题清单).
 
 Wiring only; every task is a function of fpa.orchestration (the same steps `fpa load` runs).
 """
@@ -6,7 +7,7 @@ Wiring only; every task is a function of fpa.orchestration (the same steps `fpa 
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from fpa.orchestration import alerts, pull, tasks
+from fpa.orchestration import alerts, feedback_mail, pull, tasks
 
 # the published file: a downstream DAG (Superset's cache refresh) is scheduled on it
 WAREHOUSE = Asset("fpa_warehouse")
@@ -34,11 +35,15 @@ DEFAULTS = {
 def fpa_nightly():
     pulled = task(pull.pull_new_files)()
     landed = task(tasks.land_and_parse)()
-    go_on = task.short_circuit(tasks.needs_build)()
+    # nothing new: the build is skipped and so are the gate and publish (their trigger rule),
+    # but the feedback mail still runs — an intraday run may have published since the last one
+    go_on = task.short_circuit(tasks.needs_build, ignore_downstream_trigger_rules=False)()
     built = task(tasks.build)()
     judged = task(tasks.gate)(built)
-    task(tasks.publish, outlets=[WAREHOUSE])(judged)
+    published = task(tasks.publish, outlets=[WAREHOUSE])(judged)
+    mailed = task(feedback_mail.mail_feedback, trigger_rule="none_failed")()
     pulled >> landed >> go_on >> built
+    published >> mailed
 
 
 fpa_nightly()

@@ -2,17 +2,24 @@
 it imports cleanly, runs end to end and publishes exactly the truth, and a stale feed mails an
 alert to a real SMTP server on loopback."""
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
+from datetime import datetime
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import free_port, read_truth
+from support.personal_scan import in_clear
 from test_marts import BY_MONTH, KEYS, same, text
 
+from fpa import feedback, reference
+from fpa.clock import CST
 from fpa.orchestration.local import airflow_env, airflow_executable, prepare
 
 AIRFLOW = airflow_executable()
@@ -53,6 +60,7 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
         "build",
         "gate",
         "publish",
+        "mail_feedback",
     ]
     assert nightly["schedule"] == "0 2 * * *" and nightly["tz"] == "Asia/Shanghai"
     assert nightly["catchup"] is False and nightly["max_active_runs"] == 1
@@ -65,7 +73,7 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     # corrections within minutes: the nightly's own tasks behind a poll of the inbox, one run
     # at a time, in the DuckDB writer's pool
     intraday = bag["dags"]["fpa_intraday"]
-    assert intraday["tasks"] == ["check_inbox", *nightly["tasks"][1:]]
+    assert intraday["tasks"] == ["check_inbox", *nightly["tasks"][1:-1]]
     assert intraday["schedule"] == "*/5 * * * *" and intraday["tz"] == "Asia/Shanghai"
     assert intraday["catchup"] is False and intraday["max_active_runs"] == 1
     assert intraday["pools"] == ["fpa_duckdb"]
@@ -83,22 +91,91 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     print(f"DagBag parse: {bag['seconds']:.2f} s")
 
 
+class Mailbox:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Message
+
+        self.received = []
+        keep = self.received
+
+        class Keep(Message):
+            def handle_message(self, message):
+                keep.append(message)
+
+        self.port = free_port()
+        self.server = Controller(Keep(), hostname="127.0.0.1", port=self.port)
+
+    def connection(self) -> str:
+        return json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": self.port,
+                "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 10},
+            }
+        )
+
+    def wait(self, count: int = 1, seconds: float = 30) -> list:
+        deadline = time.monotonic() + seconds
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.received
+
+
 @pytest.fixture(scope="module")
-def nightly_run(airflow_home, small_inbox, tmp_path_factory):
+def mailbox():
+    box = Mailbox()
+    box.server.start()
+    yield box
+    box.server.stop()
+
+
+@pytest.fixture(scope="module")
+def contacts(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("contacts") / "contacts.yml"
+    path.write_text(
+        "insurer: [insurer@test.invalid]\n"
+        + "".join(f'"{c.code}": [c{c.code}@test.invalid]\n' for c in reference.cities()),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def nightly_run(airflow_home, small_inbox, tmp_path_factory, mailbox, contacts):
     warehouse = tmp_path_factory.mktemp("airflow-wh") / "fpa.duckdb"
-    env = airflow_env(airflow_home, FPA_INBOX=str(small_inbox), FPA_WAREHOUSE=str(warehouse))
+    env = airflow_env(
+        airflow_home,
+        FPA_INBOX=str(small_inbox),
+        FPA_WAREHOUSE=str(warehouse),
+        FPA_FEEDBACK_CONTACTS=str(contacts),
+        AIRFLOW_CONN_SMTP_DEFAULT=mailbox.connection(),
+    )
     r = subprocess.run(
         [AIRFLOW, "dags", "test", "fpa_nightly"], env=env, capture_output=True, text=True
     )
-    return warehouse, r
+    mails = list(mailbox.received)
+    mailbox.received.clear()
+    return warehouse, r, mails
 
 
 def test_the_nightly_dag_runs_end_to_end_and_publishes_the_truth(nightly_run, small_inbox):
-    warehouse, r = nightly_run
+    warehouse, r, _ = nightly_run
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-3000:]
     assert "state=success" in log and "DagRun Finished: dag_id=fpa_nightly" in log
-    for task in ("pull_new_files", "land_and_parse", "needs_build", "build", "gate", "publish"):
+    for task in (
+        "pull_new_files",
+        "land_and_parse",
+        "needs_build",
+        "build",
+        "gate",
+        "publish",
+        "mail_feedback",
+    ):
         assert f"task_id='{task}'" in log
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table, keys in KEYS.items():
@@ -119,56 +196,125 @@ def test_the_nightly_dag_runs_end_to_end_and_publishes_the_truth(nightly_run, sm
             ], table
 
 
-def test_a_stale_feed_mails_an_alert(airflow_home, nightly_run):
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    received = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    port = free_port()
-    smtp = Controller(Keep(), hostname="127.0.0.1", port=port)
-    smtp.start()
-    try:
-        warehouse, _ = nightly_run
-        env = airflow_env(
-            airflow_home,
-            FPA_INBOX=str(warehouse.parent / "inbox"),
-            FPA_WAREHOUSE=str(warehouse),
-            FPA_ALERT_TO="data@fpa.invalid",
-            AIRFLOW_CONN_SMTP_DEFAULT=json.dumps(
-                {
-                    "conn_type": "smtp",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 10},
-                }
-            ),
-        )
-        r = subprocess.run(
-            [AIRFLOW, "dags", "test", "fpa_freshness"], env=env, capture_output=True, text=True
-        )
-        deadline = time.monotonic() + 30
-        while not received and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        smtp.stop()
-    assert received, (r.stdout + r.stderr)[-3000:]
-    mail = received[0]
-    body = (
-        mail.get_payload(decode=True)
-        if not mail.is_multipart()
-        else b"".join(
-            p.get_payload(decode=True) or b"" for p in mail.walk() if not p.is_multipart()
-        )
+def test_a_stale_feed_mails_an_alert(airflow_home, nightly_run, mailbox):
+    warehouse, _, _ = nightly_run
+    env = airflow_env(
+        airflow_home,
+        FPA_INBOX=str(warehouse.parent / "inbox"),
+        FPA_WAREHOUSE=str(warehouse),
+        FPA_ALERT_TO="data@fpa.invalid",
+        AIRFLOW_CONN_SMTP_DEFAULT=mailbox.connection(),
     )
-    body = body.decode("utf-8", "replace")
+    r = subprocess.run(
+        [AIRFLOW, "dags", "test", "fpa_freshness"], env=env, capture_output=True, text=True
+    )
+    received = mailbox.wait()
+    assert received, (r.stdout + r.stderr)[-3000:]
+    mail = received.pop(0)
+    body = text_of(mail)
     assert "fpa_freshness.check_freshness failed" in mail["Subject"]
     assert mail["To"] == "data@fpa.invalid"
     # the generated deliveries end in 2024: both insurer feeds and the reports are late
     assert "insurer_policy: newest file 2025-01-01" in body and "service level 36 h" in body
     assert "reports: newest month 2024-12-01" in body
     assert "log:" in body and "fpa_freshness" in body
+
+
+def text_of(mail) -> str:
+    parts = [mail] if not mail.is_multipart() else mail.walk()
+    return "".join(
+        (p.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        for p in parts
+        if not p.is_multipart() and p.get_content_maintype() == "text"
+    )
+
+
+def subject_of(mail) -> str:
+    return str(make_header(decode_header(mail["Subject"])))
+
+
+def open_issues(warehouse: Path) -> dict[str, set[str]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT provider, issue_id FROM marts.data_issues WHERE status = 'open'"
+        ).fetchall()
+    out: dict[str, set[str]] = {}
+    for provider, issue_id in rows:
+        out.setdefault(provider, set()).add(issue_id)
+    return out
+
+
+def attachment(mail, tmp: Path) -> tuple[str, set[str], str]:
+    """The mail's workbook: its name, the issue ids of its 问题清单 and all its text."""
+    from openpyxl import load_workbook
+
+    (part,) = [p for p in mail.walk() if p.get_filename()]
+    path = tmp / part.get_filename()
+    path.write_bytes(part.get_payload(decode=True))
+    wb = load_workbook(path, read_only=True)
+    rows = list(wb["问题清单"].iter_rows(values_only=True))
+    assert rows[0][0] == "问题编号"
+    cells = [str(v) for ws in wb for r in ws.iter_rows(values_only=True) for v in r if v]
+    return path.name, {r[0] for r in rows[1:]}, "\n".join(cells)
+
+
+def test_the_night_mails_each_provider_its_open_issues_and_then_only_what_changed(
+    nightly_run, airflow_home, mailbox, contacts, tmp_path
+):
+    """The published night mailed every provider with open issues (the messy inbox has some
+    for the insurer and for cities) its workbook: the issue rows equal its open rows of
+    marts.data_issues; no ID number or phone in clear in any mail or attachment. The next mail
+    goes only to a provider whose issues changed."""
+    from fpa.orchestration import feedback_mail
+    from fpa.orchestration.alerts import SMTP_CONN_ID
+
+    warehouse, r, mails = nightly_run
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    issues = open_issues(warehouse)
+    assert "insurer" in issues and len(issues) > 2
+    to = {m["To"]: m for m in mails}
+    assert len(mails) == len(to)
+    want = {("insurer@test.invalid" if p == "insurer" else f"c{p}@test.invalid"): p for p in issues}
+    assert set(to) == set(want)
+    names = feedback.providers()
+    day = datetime.now(CST).strftime("%Y%m%d")
+    for address, mail in to.items():
+        provider = want[address]
+        name, ids, text = attachment(mail, tmp_path)
+        sep = "_" if provider == "insurer" else ""
+        assert name == f"{names[provider]}{sep}数据问题清单_{day}.xlsx"
+        assert ids == issues[provider], provider
+        body = text_of(mail)
+        assert f"{len(ids)}个问题尚未解决" in body and names[provider] in subject_of(mail)
+        assert in_clear(text) == [] and in_clear(body) == [] and in_clear(subject_of(mail)) == []
+    # the same warehouse again: nothing changed, nothing mailed
+    env = dict(
+        FPA_FEEDBACK_CONTACTS=str(contacts),
+        AIRFLOW_CONN_SMTP_DEFAULT=mailbox.connection(),
+    )
+    send = feedback_mail.smtp_send(SMTP_CONN_ID)
+    with patched_env(airflow_env(airflow_home, **env)):
+        assert set(feedback_mail.deliver(warehouse, send).values()) == {"unchanged"}
+        # one city's issue resolved (as the state records a mail): only that city hears of it
+        city = next(p for p in sorted(issues) if p != "insurer")
+        record = feedback_mail.sent(warehouse)
+        record[city] = sorted(record[city] + ["0" * 32])
+        feedback_mail._record(warehouse, record)
+        done = feedback_mail.deliver(warehouse, send)
+    assert done[city] == "mailed"
+    assert {v for p, v in done.items() if p != city} == {"unchanged"}
+    (mail,) = mailbox.wait()
+    mailbox.received.clear()
+    assert mail["To"] == f"c{city}@test.invalid"
+    assert "新增0个，已解决1个" in subject_of(mail)
+
+
+@contextlib.contextmanager
+def patched_env(env: dict):
+    before = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)

@@ -105,6 +105,29 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from fpa.feedback import UnknownProvider, write
+
+    if not args.warehouse:
+        print("fpa feedback: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+        return USAGE_ERROR
+    warehouse = Path(args.warehouse)
+    if not warehouse.is_file():
+        print(f"fpa feedback: {warehouse}: no published warehouse there", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        written = write(warehouse, Path(args.out), args.city)
+    except UnknownProvider as e:
+        print(f"fpa feedback: --city {e}", file=sys.stderr)
+        return USAGE_ERROR
+    for f in written:
+        print(f"{f.path}: {len(f.issues)} open issue(s)")
+    if not written:
+        who = f"{args.city} has" if args.city else "no provider has"
+        print(f"{who} no open data issue: no workbook written")
+    return 0
+
+
 def _allow(args: argparse.Namespace) -> int:
     from fpa.gate import ALLOW_LIST, AllowRefused, allow, parse_row_arg
 
@@ -307,6 +330,22 @@ def parser() -> argparse.ArgumentParser:
         "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
     )
     rb.set_defaults(run=_rollback)
+
+    fb = sub.add_parser(
+        "feedback",
+        help="write each data provider's 数据问题清单 (its open data issues) as a workbook",
+        description="One workbook per city with open data issues, DIR/<市>数据问题清单_<YYYYMMDD>"
+        ".xlsx (and 中国人寿_数据问题清单_<YYYYMMDD>.xlsx for the insurer): a summary sheet "
+        "(this year's reporting and on-time rates, open issues by kind) and one row per open "
+        "issue of marts.data_issues with the row as delivered (personal data masked), the "
+        "reason and what to do. Nothing for a provider without open issues.",
+    )
+    fb.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    fb.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
+    fb.add_argument("--city", metavar="CODE", help="one city's code (or insurer) only")
+    fb.set_defaults(run=_feedback)
 
     al = sub.add_parser(
         "allow",

@@ -127,6 +127,8 @@ select
     d.month,
     d.file_name,
     cast(null as integer) as row_number,
+    cast(null as varchar) as sheet,
+    cast(null as json) as raw_row,
     cast(null as varchar) as field,
     case
         when d.reason_code = 'trailer_mismatch'

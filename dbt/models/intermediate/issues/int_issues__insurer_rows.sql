@@ -128,6 +128,8 @@ select
     i.file_day as month,
     i.file_name,
     i.row_number,
+    cast(null as varchar) as sheet,
+    i.raw_row,
     i.field,
     i.value,
     i.reason_code,

@@ -130,6 +130,8 @@ select
     i.month,
     i.file_name,
     i.row_number,
+    i.sheet,
+    i.raw_row,
     i.field,
     i.value,
     i.reason_code,

@@ -43,6 +43,8 @@ report_issues as (
         month,
         file_name,
         cast(null as integer) as row_number,
+        cast(null as varchar) as sheet,
+        cast(null as json) as raw_row,
         cast(null as varchar) as field,
         cast(null as varchar) as reason_code,
         case
@@ -82,6 +84,8 @@ rendered as (
         d.month,
         d.file_name,
         d.row_number,
+        d.sheet,
+        d.raw_row,
         d.field,
         d.reason_code,
         d.location || replace(
@@ -107,6 +111,8 @@ select
     cast(month as date) as month,
     file_name,
     cast(row_number as integer) as row_number,
+    sheet,
+    raw_row,
     field,
     reason_code,
     reason,
