@@ -23,6 +23,7 @@ COPY src ./src
 COPY dags ./dags
 COPY dbt ./dbt
 COPY expectations ./expectations
+COPY config ./config
 COPY superset ./superset
 RUN uv sync --locked --no-dev
 

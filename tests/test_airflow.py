@@ -5,6 +5,7 @@ alert to a real SMTP server on loopback."""
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import duckdb
 import pytest
 from conftest import free_port, read_truth
 from support.personal_scan import in_clear
+from support.workbooks import act, book, train
 from test_marts import BY_MONTH, KEYS, same, text
 
 from fpa import feedback, reference
@@ -318,3 +320,46 @@ def patched_env(env: dict):
     finally:
         os.environ.clear()
         os.environ.update(before)
+
+
+def test_a_correction_during_the_day_is_published_by_the_intraday_poll(
+    airflow_home, nightly_run, small_inbox, tmp_path
+):
+    """fpa_intraday on the night's warehouse: a poll with nothing new stops at its first task
+    (nothing built or published); 河池's corrected December report placed in the inbox is taken
+    in and published by the next poll, with no command typed; the poll after it is empty again.
+    (Last in the module: it publishes a new version of the night's warehouse.)"""
+    warehouse, _, _ = nightly_run
+    inbox = tmp_path / "inbox"
+    shutil.copytree(small_inbox, inbox)  # file times kept: the state has seen every one
+    env = airflow_env(airflow_home, FPA_INBOX=str(inbox), FPA_WAREHOUSE=str(warehouse))
+
+    def poll() -> str:
+        r = subprocess.run(
+            [AIRFLOW, "dags", "test", "fpa_intraday"], env=env, capture_output=True, text=True
+        )
+        log = r.stdout + r.stderr
+        assert r.returncode == 0, log[-3000:]
+        return log
+
+    published = warehouse.stat().st_mtime_ns
+    log = poll()
+    assert "nothing new in" in log and warehouse.stat().st_mtime_ns == published
+    book(
+        inbox,
+        "河池市计生协2024年12月工作月报（更正）.xlsx",
+        [act(date_="2024-12-10", participants=77)],
+        [train(start="2024-12-15", end="2024-12-16")],
+        title="河池市计生协2024年12月",
+        filled="2025年1月5日",
+        when=time.time(),
+    )
+    log = poll()
+    assert "1 new: reports/河池市计生协2024年12月工作月报（更正）.xlsx" in log
+    assert warehouse.stat().st_mtime_ns != published
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT sum(activities), sum(participants) FROM marts.activities_monthly "
+            "WHERE city_code = '451200' AND month = DATE '2024-12-01'"
+        ).fetchone() == (1, 77)
+    assert "nothing new in" in poll()

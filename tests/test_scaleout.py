@@ -56,7 +56,15 @@ AIRFLOW_SERVICES = [
     "airflow-dag-processor",
     "airflow-worker-duckdb",
 ]
-NIGHTLY_TASKS = ["pull_new_files", "land_and_parse", "needs_build", "build", "gate", "publish"]
+NIGHTLY_TASKS = [
+    "pull_new_files",
+    "land_and_parse",
+    "needs_build",
+    "build",
+    "gate",
+    "publish",
+    "mail_feedback",
+]
 
 
 def env_example() -> dict[str, str]:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from support.superset_harness import HECHI, USERS, login, marts, running
 
+from fpa import reference
 from fpa.dashboards import bundle, spec
 from fpa.dashboards.service import Api, sync
 from fpa.paths import PROJECT_ROOT
@@ -251,8 +252,8 @@ def test_the_city_viewer_gets_only_their_city_and_no_sql_lab(superset):
     )
     rows = api.get(f"/api/v1/chart/{ids['ins_units']}/data/")["result"][0]["data"]
     assert close(rows[0]["units_wan"], units / 1e4)
-    # the quality dashboard's data is not theirs
-    r = api.session.get(f"{api.url}/api/v1/chart/{ids['dq_quarantine']}/data/")
+    # the gate's checks are the province's, not theirs
+    r = api.session.get(f"{api.url}/api/v1/chart/{ids['dq_gate']}/data/")
     assert r.status_code in (403, 404)
     api.csrf()
     r = api.post(
@@ -268,6 +269,58 @@ def test_the_city_viewer_gets_only_their_city_and_no_sql_lab(superset):
         {"database_id": superset["ids"]["database"], "sql": "SELECT 1", "runAsync": False},
     )
     assert r.status_code == 403
+
+
+def test_the_city_viewer_sees_their_own_data_quality_and_no_one_elses(superset):
+    """Every chart of 数据质量 as 河池市's viewer (row-level security on each dataset it reads):
+    河池市's rows only, equal to the marts' rows of 河池市."""
+    api = login(superset, "hechi")
+    ids = superset["ids"]["charts"]
+    quality = next(d for d in spec.DASHBOARDS if d.slug == "quality")
+    data = {
+        c.key: api.get(f"/api/v1/chart/{ids[c.key]}/data/")["result"][0]["data"]
+        for row in quality.rows
+        for c in row
+    }
+    for key in ("dq_reporting", "dq_completeness", "dq_open_issues", "dq_issues"):
+        assert data[key] and {r["city_name"] for r in data[key]} == {CITY}, key
+
+    def of_hechi(sql: str) -> list[tuple]:
+        return marts(superset, sql, [HECHI])
+
+    ((year,),) = marts(superset, "SELECT max(year(month)) FROM marts.reporting_rates")
+    ((received, on_time, expected),) = of_hechi(
+        "SELECT sum(reports_received), sum(reports_on_time), sum(expected_reports) "
+        f"FROM marts.reporting_rates WHERE city_code = ? AND year(month) = {year}"
+    )
+    (row,) = data["dq_reporting"]
+    assert close(row["reporting_rate"], received / expected)
+    assert close(row["reporting_rate_on_time"], on_time / expected)
+    want = dict(
+        of_hechi(
+            "SELECT k.label_zh, count(*) FROM marts.data_issues AS d JOIN "
+            "(VALUES ('file_rejected', '文件未能入库'), ('row_quarantined', '数据行被隔离'), "
+            "('report_missing', '月报未报送'), ('report_late', '月报迟报')) AS k(code, label_zh) "
+            "ON d.kind = k.code WHERE d.status = 'open' AND d.city_code = ? GROUP BY ALL"
+        )
+    )
+    got = {r["kind_label"]: r["open_issues"] for r in data["dq_open_issues"]}
+    assert got == want and sum(want.values()) == len(data["dq_issues"])
+    ((rows,),) = of_hechi("SELECT count(*) FROM marts.quarantine WHERE city_code = ?")
+    assert rows and sum(r["rows"] for r in data["dq_quarantine"]) == rows
+    ((files,),) = of_hechi("SELECT count(*) FROM marts.load_audit WHERE city_code = ?")
+    assert sum(r["files"] for r in data["dq_files_by_night"]) == files
+    assert {r["source_label"] for r in data["dq_freshness"]} == {"工作月报"}
+    # the matrix: 河池市's months of the newest year, 2 on time, 1 late, 0 missing
+    months = {r["month_label"]: r["status_score"] for r in data["dq_completeness"]}
+    want = dict(
+        of_hechi(
+            "SELECT strftime(month, '%Y-%m'), CASE WHEN on_time THEN 2 WHEN received THEN 1 "
+            "WHEN due_at < now() THEN 0 END FROM marts.report_completeness "
+            f"WHERE city_code = ? AND year(month) = {year}"
+        )
+    )
+    assert months == want
 
 
 def test_the_data_engineer_reads_the_published_file_in_sql_lab_and_nothing_else(superset):
@@ -462,6 +515,45 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
         assert f"{units / 1e4:,.2f}" in page.inner_text("body")
         browser.close()
     assert errors == []
+
+
+def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):
+    """数据质量 as 河池市's viewer: every chart renders, in Chinese, and no other city's name is
+    on the page (each dataset is filtered to their rows)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    user = next(u for u in USERS if u.username == "hechi")
+    board = next(d for d in spec.DASHBOARDS if d.slug == "quality")
+    others = [c.name for c in reference.cities() if c.code != HECHI]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        refused: list[str] = []
+        page.on(
+            "response",
+            lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        page.goto(f"{superset['url']}/login/")
+        page.fill("#username", user.username)
+        page.fill("#password", user.password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
+        titles = (board.title, *(c.title for row in board.rows for c in row))
+        try:
+            text = _settle(page, sum(len(row) for row in board.rows), titles, trail=refused)
+        finally:
+            page.screenshot(path=str(ARTEFACTS / "quality_hechi.png"), full_page=True)
+        failed = page.query_selector_all(
+            ".dashboard-component-chart-holder [data-test='alert-error'], "
+            ".dashboard-component-chart-holder .ant-alert-error"
+        )
+        assert not failed, [f.inner_text()[:200] for f in failed]
+        browser.close()
+    assert CITY in text and "工作月报" in text and "月报未报送" in text
+    assert [c for c in others if c in text] == []
+    assert not [r for r in refused if "/api/v1/chart/data" in r], refused
 
 
 # --- the warehouse asset refreshes Superset (Airflow) ----------------------------------------

@@ -127,7 +127,7 @@ def test_no_export_route_gives_the_city_viewer_another_citys_rows(superset, as_,
     engineer = as_("engineer")
     board = ids["dashboards"]["insurance"]
     counties = ids["charts"]["ins_counties"]  # insurance_area_year: city_name, area_name
-    quality = ids["charts"]["dq_quarantine"]  # not theirs
+    quality = ids["charts"]["dq_gate"]  # the gate's checks: the province's, not theirs
     dataset = ids["datasets"]["insurance_area_year"]
     # a query of the engineer's in SQL Lab, whose results they must not get
     client_id = uuid.uuid4().hex[:10]
@@ -325,7 +325,7 @@ def _refused(api, calls) -> dict:
 @pytest.mark.parametrize("username", READERS)
 def test_readers_tag_nothing(superset, as_, username):
     api = as_(username)
-    hidden = superset["ids"]["dashboards"]["quality"]  # not 河池市's to see
+    hidden = superset["ids"]["dashboards"]["gate"]  # not 河池市's to see
     tag = f"t{uuid.uuid4().hex[:8]}"
     let_through = _refused(
         api,

@@ -23,12 +23,7 @@ from fpa.personal import scrub
 
 INSURER = "insurer"
 INSURER_NAME = "中国人寿"  # the insurer's workbook: 中国人寿_数据问题清单_<YYYYMMDD>.xlsx
-KINDS = {
-    "file_rejected": "文件未能入库",
-    "row_quarantined": "数据行被隔离",
-    "report_missing": "月报未报送",
-    "report_late": "月报迟报",
-}
+KINDS = reference.labels("issue_kind")  # in the order a provider acts on them
 COLUMNS = (  # (header, width): the 问题清单 sheet
     ("问题编号", 34),
     ("问题类型", 12),

@@ -104,3 +104,10 @@ def report_values() -> dict[tuple[str, str], frozenset[str]]:
     for r in _rows("report_values.csv"):
         out.setdefault((r["sheet"], r["field"]), set()).add(r["value"])
     return {k: frozenset(v) for k, v in out.items()}
+
+
+@cache
+def labels(field: str) -> dict[str, str]:
+    """The Chinese label of each code of a field (dbt/seeds/labels.csv): source, file_status,
+    issue_kind, issue_status, report_status."""
+    return {r["code"]: r["label_zh"] for r in _rows("labels.csv") if r["field"] == field}

@@ -295,7 +295,9 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "percent_metrics": [],
             "column_config": {m: {"d3NumberFormat": formats[m]} for m in c.metrics},
         }
-        if c.order_by:
+        if c.order_by and raw:  # a column, newest first
+            p["order_by_cols"] = [json.dumps([c.order_by, False])]
+        elif c.order_by:
             p["timeseries_limit_metric"] = c.order_by
     elif c.viz == "pivot":
         p |= {
@@ -316,7 +318,9 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "x_axis": c.x,
             "groupby": c.groupby[0],
             "metric": c.metrics[0],
-            "linear_color_scheme": "superset_seq_1",
+            # diverging: the low end red, the middle pale yellow, the high end blue (a sequential
+            # scheme ends near black, and a matrix of 1s read as a black block)
+            "linear_color_scheme": "red_yellow_blue",
             "normalize_across": "heatmap",
             "legend_type": "continuous",
             "show_legend": False,
@@ -324,7 +328,7 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "show_percentage": False,
             "sort_x_axis": "alpha_asc",
             "sort_y_axis": "alpha_asc",
-            "value_bounds": [0, 1],
+            "value_bounds": list(c.bounds),
             "xscale_interval": -1,
             "yscale_interval": -1,
             "left_margin": "auto",
@@ -352,7 +356,9 @@ def query_context(c: spec.Chart, params: dict) -> dict:
         "extras": {"having": "", "where": f"({where})" if where else ""},
         "applied_time_extras": {},
         "columns": columns,
-        "metrics": list(c.metrics),
+        # a raw table sends no metrics at all (as its buildQuery does): an empty list would
+        # make Superset group by the columns, merging equal rows
+        "metrics": None if c.viz == "table" and not c.metrics else list(c.metrics),
         "orderby": [[order, False]] if order else [],
         "annotation_layers": [],
         "row_limit": c.row_limit,

@@ -21,7 +21,10 @@ ENGINEER = "fpa_engineer"
 CITY_PREFIX = "fpa_city_"
 # the datasets a city viewer may read: each has city_code, which their filter restricts
 CITY_DATASETS = [
-    "insurance_area_year", "insurance_province_recent", "activities_named", "training_named"
+    "insurance_area_year", "insurance_province_recent", "activities_named", "training_named",
+    # 数据质量: their own reports, files, rows set aside and data issues
+    "load_audit_nightly", "quarantine_named", "report_completeness_named", "data_issues_named",
+    "reporting_rates_named",
 ]  # fmt: skip
 # The engineer has Gamma's permissions but these: no edits (Gamma can edit charts and dashboards
 # of their own), and, as no one but Admin, no tagging of any object (seen or not), no dropping of

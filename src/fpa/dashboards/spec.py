@@ -52,7 +52,24 @@ DATASETS = [
         "dashboards",
         description="每个接收文件一行：来源、状态、原因、行数",
     ),
-    Dataset("quarantine", "quarantine", description="隔离行：来源、文件、原因"),
+    Dataset(
+        "quarantine_named",
+        "quarantine",
+        "dashboards",
+        description="隔离行：来源、文件、原因、市",
+    ),
+    Dataset(
+        "data_issues_named",
+        "data_issues",
+        "dashboards",
+        description="数据问题：每个需要数据提供方处理的问题一行",
+    ),
+    Dataset(
+        "reporting_rates_named",
+        "reporting_rates",
+        "dashboards",
+        description="月报报送率与及时率（月 × 市，含全区）",
+    ),
     Dataset(
         "report_completeness_named",
         "report_completeness",
@@ -99,6 +116,7 @@ class Chart:
     order_by: str | None = None
     row_limit: int = 10000
     description: str = ""
+    bounds: tuple[float, float] = (0, 1)  # a heatmap's colour scale, low to high
 
 
 @dataclass(frozen=True)
@@ -252,35 +270,61 @@ TRAINING = Dashboard(
 )  # fmt: skip
 
 
+# 数据质量: for leadership, the engineers and each city's viewer (row-level security on every
+# dataset it reads: a city sees its own reports, issues and rows); the gate's checks, which are
+# the province's, are on 质量闸门 (GATE), not here.
 QUALITY = Dashboard(
     "quality",
     "数据质量",
     rows=[
         [
-            Chart("dq_files_by_night", "每日接收文件（按状态）", "load_audit_nightly", "bar",
-                  ("files",), x="night", groupby=("status",), width=8),
+            Chart("dq_reporting", "月报报送率与及时率（按市）", "reporting_rates_named", "bar",
+                  ("reporting_rate", "reporting_rate_on_time"), x="city_name", width=12,
+                  height=55),
+        ],
+        [
+            Chart("dq_completeness", "各市月报报送矩阵（蓝 = 按时，黄 = 迟报，红 = 未报）",
+                  "report_completeness_named", "heatmap", ("status_score",), x="month_label",
+                  groupby=("city_name",), width=12, height=70, bounds=(0, 2)),
+        ],
+        [
+            Chart("dq_open_issues", "未解决的数据问题（按市、类型）", "data_issues_named", "bar",
+                  ("open_issues",), x="city_name", groupby=("kind_label",),
+                  where="status = 'open'", width=8, height=55),
             Chart("dq_freshness", "各来源新鲜度（小时）", "load_audit_nightly", "table",
                   ("freshness_hours", "files", "rows_loaded", "rows_quarantined"),
-                  groupby=("source",), width=4),
+                  groupby=("source_label",), width=4, height=55),
         ],
         [
-            Chart("dq_quarantine", "隔离行（按原因）", "quarantine", "bar", ("rows",),
-                  x="reason", width=12, order_by="rows"),
+            Chart("dq_issues", "未解决问题清单（最新的在前）", "data_issues_named", "table", (),
+                  columns=("city_name", "period", "kind_label", "file_name", "row_number",
+                           "field", "reason", "action"),
+                  where="status = 'open'", order_by="detected_at", row_limit=1000,
+                  width=12, height=90),
         ],
         [
-            Chart("dq_completeness", "各市月报报送矩阵（1 = 已报送）", "report_completeness_named",
-                  "heatmap", ("received_share",), x="month_label", groupby=("city_name",),
-                  width=12, height=70),
+            Chart("dq_files_by_night", "每日接收文件（按状态）", "load_audit_nightly", "bar",
+                  ("files",), x="night", groupby=("status_label",), width=8),
+            Chart("dq_quarantine", "隔离行（按原因）", "quarantine_named", "bar", ("rows",),
+                  x="reason_label", width=4, order_by="rows"),
         ],
+    ],
+    filters=[
+        Filter("报送年度", "year", "report_completeness_named", newest_by_default=True,
+               excluded=("dq_open_issues", "dq_freshness", "dq_issues", "dq_files_by_night",
+                         "dq_quarantine")),
+    ],
+)  # fmt: skip
+
+GATE = Dashboard(
+    "gate",
+    "质量闸门",
+    rows=[
         [
             Chart("dq_gate", "质量闸门最新结果", "quality_latest", "table",
                   (), columns=("suite", "expectation", "severity", "success", "observed"),
                   width=12, height=80),
         ],
-    ],
-    filters=[
-        Filter("报送年度", "year", "report_completeness_named", newest_by_default=True,
-               excluded=("dq_files_by_night", "dq_freshness", "dq_quarantine", "dq_gate")),
     ],
 )  # fmt: skip
 
@@ -305,7 +349,7 @@ OVERVIEW = Dashboard(
     ],
 )  # fmt: skip
 
-DASHBOARDS = [INSURANCE, ACTIVITIES, TRAINING, QUALITY, OVERVIEW]
+DASHBOARDS = [INSURANCE, ACTIVITIES, TRAINING, QUALITY, GATE, OVERVIEW]
 
 
 def where_of(chart: Chart) -> str:

@@ -137,6 +137,17 @@ def smtp_send(conn_id: str) -> Send:
     return send
 
 
+def smtp_configured(conn_id: str) -> bool:
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
 @reported
 def mail_feedback() -> dict:
     """fpa_nightly's last task: runs after a publication and after a night that had nothing to
@@ -147,6 +158,12 @@ def mail_feedback() -> dict:
     if not warehouse.exists():
         print("nothing published yet: no feedback")
         return {}
+    if not smtp_configured(SMTP_CONN_ID):
+        # a deployment without mail (the demo, the scale-out profile before its connection is
+        # added): the workbooks are written, nothing is recorded as mailed
+        found = feedback.write(warehouse, warehouse.parent / "feedback")
+        print(f"no connection {SMTP_CONN_ID}: {len(found)} workbook(s) written, none mailed")
+        return {f.provider: "not_mailed" for f in found}
     done = deliver(warehouse, smtp_send(SMTP_CONN_ID))
     for provider, what in done.items():
         print(f"feedback {provider}: {what}")

@@ -126,6 +126,7 @@ select
     'file_rejected' as kind,
     d.month,
     d.file_name,
+    d.file_sha256,
     cast(null as integer) as row_number,
     cast(null as varchar) as sheet,
     cast(null as json) as raw_row,

@@ -94,30 +94,6 @@ later_versions as (
         on i.record_no = c.claim_no and i.last_seen_at < c.received_at
     where i.source = 'insurer_claim'
     group by i.issue_key
-),
-
-county_names as (
-    select
-        county_name as name,
-        city_code
-    from {{ ref('regions_counties') }}
-    union
-    select
-        a.alias as name,
-        c.city_code
-    from {{ ref('region_aliases') }} as a
-    inner join {{ ref('regions_counties') }} as c on a.region_code = c.county_code
-    where a.region_level = 'county'
-),
-
-cities_by_name as (
-    -- a name two cities' counties share says no city
-    select
-        name,
-        min(city_code) as city_code
-    from county_names
-    group by name
-    having count(distinct city_code) = 1
 )
 
 select
@@ -141,5 +117,5 @@ select
     l.resolved_at
 from issues as i
 left join later_versions as l on i.issue_key = l.issue_key
-left join cities_by_name as n
+left join {{ ref('int_regions__cities_by_county_name') }} as n
     on regexp_replace(coalesce(i.raw_row ->> '所属县区', ''), '\s+', '', 'g') = n.name
