@@ -2,7 +2,6 @@
 it imports cleanly, runs end to end and publishes exactly the truth, and a stale feed mails an
 alert to a real SMTP server on loopback."""
 
-import contextlib
 import json
 import os
 import shutil
@@ -12,10 +11,12 @@ import time
 from datetime import datetime
 from email.header import decode_header, make_header
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
 from conftest import free_port, read_truth
+from support.nights import NIGHTLY_TASKS
 from support.personal_scan import in_clear
 from support.workbooks import act, book, train
 from test_marts import BY_MONTH, KEYS, same, text
@@ -55,15 +56,7 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     bag = json.loads(r.stdout.strip().splitlines()[-1])
     assert bag["errors"] == {}
     nightly = bag["dags"]["fpa_nightly"]
-    assert nightly["tasks"] == [
-        "pull_new_files",
-        "land_and_parse",
-        "needs_build",
-        "build",
-        "gate",
-        "publish",
-        "mail_feedback",
-    ]
+    assert nightly["tasks"] == NIGHTLY_TASKS
     assert nightly["schedule"] == "0 2 * * *" and nightly["tz"] == "Asia/Shanghai"
     assert nightly["catchup"] is False and nightly["max_active_runs"] == 1
     assert set(bag["dags"]) == {
@@ -169,15 +162,7 @@ def test_the_nightly_dag_runs_end_to_end_and_publishes_the_truth(nightly_run, sm
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-3000:]
     assert "state=success" in log and "DagRun Finished: dag_id=fpa_nightly" in log
-    for task in (
-        "pull_new_files",
-        "land_and_parse",
-        "needs_build",
-        "build",
-        "gate",
-        "publish",
-        "mail_feedback",
-    ):
+    for task in NIGHTLY_TASKS:
         assert f"task_id='{task}'" in log
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table, keys in KEYS.items():
@@ -295,7 +280,7 @@ def test_the_night_mails_each_provider_its_open_issues_and_then_only_what_change
         AIRFLOW_CONN_SMTP_DEFAULT=mailbox.connection(),
     )
     send = feedback_mail.smtp_send(SMTP_CONN_ID)
-    with patched_env(airflow_env(airflow_home, **env)):
+    with mock.patch.dict(os.environ, airflow_env(airflow_home, **env)):
         assert set(feedback_mail.deliver(warehouse, send).values()) == {"unchanged"}
         # one city's issue resolved (as the state records a mail): only that city hears of it
         city = next(p for p in sorted(issues) if p != "insurer")
@@ -309,17 +294,6 @@ def test_the_night_mails_each_provider_its_open_issues_and_then_only_what_change
     mailbox.received.clear()
     assert mail["To"] == f"c{city}@test.invalid"
     assert "新增0个，已解决1个" in subject_of(mail)
-
-
-@contextlib.contextmanager
-def patched_env(env: dict):
-    before = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(before)
 
 
 def test_a_correction_during_the_day_is_published_by_the_intraday_poll(

@@ -38,6 +38,7 @@ import pytest
 import requests
 import yaml
 from conftest import free_port, read_truth
+from support.nights import NIGHTLY_TASKS
 from test_marts import KEYS, same, text
 
 from fpa.dashboards import bundle
@@ -55,15 +56,6 @@ AIRFLOW_SERVICES = [
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-worker-duckdb",
-]
-NIGHTLY_TASKS = [
-    "pull_new_files",
-    "land_and_parse",
-    "needs_build",
-    "build",
-    "gate",
-    "publish",
-    "mail_feedback",
 ]
 
 
@@ -113,7 +105,8 @@ def test_every_variable_is_in_env_example_and_every_secret_is_required():
     assert {k for k in example if k not in used and f"${k}" not in init} == set()
     # a secret left empty stops `docker compose` with its name instead of starting without it
     empty = {k for k, v in example.items() if not v}
-    optional = {"FPA_SFTP_CONN_ID"}  # empty: the local inbox
+    # empty: the local inbox; the contacts in the image (config/feedback_contacts.yml)
+    optional = {"FPA_SFTP_CONN_ID", "FPA_FEEDBACK_CONTACTS"}
     for name in empty - optional:
         assert f"${{{name}:?" in text_, name
     assert (PROJECT_ROOT / ".gitignore").read_text().count("/.env\n") == 1

@@ -93,8 +93,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from fpa.publish import NothingToRollBack
     from fpa.state import StateBusy
 
-    if not args.warehouse:
-        print("fpa rollback: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    if _no_warehouse("rollback", args):
         return USAGE_ERROR
     try:
         previous = rollback(Path(args.warehouse))
@@ -108,8 +107,7 @@ def _rollback(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     from fpa.feedback import UnknownProvider, write
 
-    if not args.warehouse:
-        print("fpa feedback: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    if _no_warehouse("feedback", args):
         return USAGE_ERROR
     warehouse = Path(args.warehouse)
     if not warehouse.is_file():
@@ -131,8 +129,7 @@ def _feedback(args: argparse.Namespace) -> int:
 def _allow(args: argparse.Namespace) -> int:
     from fpa.gate import ALLOW_LIST, AllowRefused, allow, parse_row_arg
 
-    if not args.warehouse:
-        print("fpa allow: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    if _no_warehouse("allow", args):
         return USAGE_ERROR
     warehouse = Path(args.warehouse).resolve()
     try:
@@ -153,8 +150,7 @@ def _set_aside(args: argparse.Namespace) -> int:
     from fpa.night import SetAsideRefused, set_aside, undo_set_aside
     from fpa.state import StateBusy
 
-    if not args.warehouse:
-        print("fpa set-aside: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    if _no_warehouse("set-aside", args):
         return USAGE_ERROR
     warehouse = Path(args.warehouse).resolve()
     try:
@@ -185,6 +181,13 @@ def _set_aside(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_warehouse(command: str, args: argparse.Namespace) -> bool:
+    """True (and says so) when neither --warehouse nor FPA_WAREHOUSE names the warehouse."""
+    if not args.warehouse:
+        print(f"fpa {command}: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    return not args.warehouse
+
+
 def _say(m: str) -> None:
     print(m, file=sys.stderr, flush=True)
 
@@ -203,8 +206,7 @@ def _add_superset_paths(p: argparse.ArgumentParser) -> None:
 def _superset_sync(args: argparse.Namespace) -> int:
     from fpa.dashboards.service import SupersetError, default_home, sync
 
-    if not args.warehouse:
-        print("fpa superset sync: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
+    if _no_warehouse("superset sync", args):
         return USAGE_ERROR
     home = default_home(args.home)
     try:

@@ -11,6 +11,18 @@ from pathlib import Path
 
 import duckdb
 
+# fpa_nightly's tasks in order (dags/fpa_nightly.py); fpa_intraday runs the same but the first
+# and the last behind its own first task
+NIGHTLY_TASKS = [
+    "pull_new_files",
+    "land_and_parse",
+    "needs_build",
+    "build",
+    "gate",
+    "publish",
+    "mail_feedback",
+]
+
 
 def fpa(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True)
