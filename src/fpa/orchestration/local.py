@@ -71,6 +71,9 @@ def standalone(home: Path, port: int = DEFAULT_PORT, **extra: str) -> subprocess
     env = airflow_env(
         home,
         AIRFLOW__API__PORT=str(port),
+        # the task runners report to the API server's execution API: its default URL names port
+        # 8080, so on any other port every task failed with "connection refused"
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
         **extra,
