@@ -142,7 +142,7 @@ def main() -> int:
             if t_pub is not None and answered(api, chart) == PARTICIPANTS:
                 t_chart = time.time() - arrived
                 print(f"the chart answers {PARTICIPANTS} to {USER.username} after {t_chart:.0f} s")
-        seen = chromium_sees(url, ids["dashboards"]["activities"]) if t_chart else None
+        seen = chromium_sees(url, ids["dashboards"]["activities"], warehouse) if t_chart else None
     finally:
         service.stop(superset)
         if airflow is not None:
@@ -158,8 +158,18 @@ def main() -> int:
     return 0 if t_chart is not None and t_chart < 600 else 1
 
 
-def chromium_sees(url: str, dashboard_id: int) -> bool:
+def chromium_sees(url: str, dashboard_id: int, warehouse: Path) -> str:
+    """The 活动开展 dashboard in Chromium as 河池市's viewer: whether its 参与人数 big number
+    (the newest year, their city) shows the published total, the corrected month in it."""
+    import duckdb
     from playwright.sync_api import sync_playwright
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (total,) = con.execute(
+            "SELECT sum(participants) FROM marts.activities_monthly WHERE city_code = ? "
+            "AND year(month) = (SELECT max(year(month)) FROM marts.activities_monthly)",
+            [HECHI],
+        ).fetchone()
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -176,7 +186,7 @@ def chromium_sees(url: str, dashboard_id: int) -> bool:
         page.wait_for_timeout(15_000)
         text = page.inner_text("body")
         browser.close()
-    return CITY in text
+    return f"参与人数 {total:,}: {'shown' if f'{total:,}' in text else 'NOT shown'}"
 
 
 def fmt(x: float | None) -> str:

@@ -26,7 +26,7 @@ def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
     assert 2700 < int(units.split(": ")[1].split(" | ")[0]) < 2900
     assert (tmp_path / "demo" / "warehouse" / "fpa.duckdb").is_file()
     assert (tmp_path / "demo" / "warehouse" / "quality" / "docs" / "index.html").is_file()
-    assert "fpa superset sync (" in first.stdout and "32 charts on 6 dashboards" in first.stdout
+    assert "fpa superset sync (" in first.stdout and "33 charts on 6 dashboards" in first.stdout
     assert (tmp_path / "demo" / "superset" / "superset.db").is_file()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert second.returncode == 0 and "reused from" in second.stdout

@@ -296,6 +296,17 @@ def test_the_city_viewer_sees_their_own_data_quality_and_no_one_elses(superset):
     (row,) = data["dq_reporting"]
     assert close(row["reporting_rate"], received / expected)
     assert close(row["reporting_rate_on_time"], on_time / expected)
+    by_month = of_hechi(
+        "SELECT epoch_ms(month), reporting_rate, reporting_rate_on_time FROM marts.reporting_rates "
+        f"WHERE city_code = ? AND year(month) = {year} ORDER BY 1"
+    )
+    got = sorted(
+        (r["month"], r["reporting_rate"], r["reporting_rate_on_time"])
+        for r in data["dq_reporting_by_month"]
+    )
+    assert len(got) == len(by_month) > 0
+    for g, w in zip(got, by_month, strict=True):
+        assert g[0] == w[0] and close(g[1], w[1]) and close(g[2], w[2]), (g, w)
     want = dict(
         of_hechi(
             "SELECT k.label_zh, count(*) FROM marts.data_issues AS d JOIN "

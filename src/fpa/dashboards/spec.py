@@ -279,8 +279,13 @@ QUALITY = Dashboard(
     rows=[
         [
             Chart("dq_reporting", "月报报送率与及时率（按市）", "reporting_rates_named", "bar",
-                  ("reporting_rate", "reporting_rate_on_time"), x="city_name", width=12,
+                  ("reporting_rate", "reporting_rate_on_time"), x="city_name", width=7,
                   height=55),
+            # by month: the cities' reports together (the province's row is their sum), or a
+            # city viewer's own
+            Chart("dq_reporting_by_month", "月报报送率与及时率（按月）", "reporting_rates_named",
+                  "line", ("reporting_rate", "reporting_rate_on_time"), x="month",
+                  where="city_code IS NOT NULL", width=5, height=55),
         ],
         [
             Chart("dq_completeness", "各市月报报送矩阵（蓝 = 按时，黄 = 迟报，红 = 未报）",
