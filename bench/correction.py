@@ -10,7 +10,8 @@ every DAG unpaused, waits for fpa_intraday's first empty poll, then writes 河�
 December 2024 report (one activity, a participant count no month has) and times:
 arrival → published (the warehouse file replaced), arrival → the 活动开展 chart's data as
 `hechi` shows the count, and where in the 5-minute poll cycle the file arrived (the wait for
-the next poll is most of the figure: `--at-poll` places it just after a poll, the worst case).
+the next poll is most of the figure: `--at-poll` places it a minute after a poll, 4 minutes
+before the next; the default, half-way through a cycle).
 Loopback only; every process it starts is stopped at the end.
 """
 
@@ -78,7 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument(
-        "--at-poll", action="store_true", help="arrive just after a poll (the worst case)"
+        "--at-poll", action="store_true", help="arrive a minute after a poll (4 min to the next)"
     )
     args = ap.parse_args()
     # a SIGTERM stops Superset and Airflow too (the finally below), not only this process
