@@ -164,6 +164,7 @@ def chromium_sees(url: str, dashboard_id: int, warehouse: Path) -> str:
     (the newest year, their city) shows the published total, the corrected month in it."""
     import duckdb
     from playwright.sync_api import sync_playwright
+    from support.browser import log_in, open_page
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         (total,) = con.execute(
@@ -173,16 +174,8 @@ def chromium_sees(url: str, dashboard_id: int, warehouse: Path) -> str:
         ).fetchone()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-        page.goto(f"{url}/login/")
-        page.fill("#username", USER.username)
-        page.fill("#password", USER.password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        browser, page = open_page(p)
+        log_in(page, url, USER.username, USER.password)
         page.goto(f"{url}/superset/dashboard/{dashboard_id}/")
         page.wait_for_timeout(15_000)
         text = page.inner_text("body")

@@ -5,13 +5,12 @@ nothing."""
 
 import csv
 import json
-import shutil
-import subprocess
 from datetime import datetime
 
 import duckdb
 import pytest
 from openpyxl import load_workbook
+from support import office
 from support.personal_scan import in_clear
 
 from fpa import feedback
@@ -103,23 +102,7 @@ def test_libreoffice_opens_every_sheet_of_a_citys_workbook(written, tmp_path):
     issues = open_rows(warehouse)
     city = next(p for p in sorted(issues) if p != "insurer")
     (book,) = out.glob(f"{feedback.providers()[city]}数据问题清单_*.xlsx")
-    profile = tmp_path / "profile"
-    subprocess.run(
-        [
-            shutil.which("soffice") or "soffice",
-            f"-env:UserInstallation=file://{profile}",
-            "--headless",
-            "--convert-to",
-            # every sheet to its own CSV (LibreOffice ≥ 7.2: the 12th token, -1), UTF-8
-            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
-            "--outdir",
-            str(tmp_path),
-            str(book),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    office.convert(book, office.EVERY_SHEET_AS_CSV, tmp_path)
     sheet = tmp_path / f"{book.stem}-问题清单.csv"
     with open(sheet, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))

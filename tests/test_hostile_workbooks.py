@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support import office
 from support.workbooks import NAME, act, activities, audit, book, load, reasons, train
 
 from fpa.sources import reports
@@ -342,24 +343,7 @@ def test_a_run_killed_while_reading_a_file_rejects_that_file_next_time(tmp_path)
 
 def office_copy(src: Path, fmt: str, out: Path) -> Path:
     """src converted by LibreOffice headless, as an office re-saving a report does."""
-    out.mkdir(parents=True, exist_ok=True)
-    profile = out / "profile"
-    subprocess.run(
-        [
-            shutil.which("soffice") or "soffice",
-            f"-env:UserInstallation=file://{profile}",
-            "--headless",
-            "--calc",
-            "--convert-to",
-            fmt,
-            "--outdir",
-            str(out),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    office.convert(src, fmt, out)
     return out / f"{src.stem}.{fmt}"
 
 

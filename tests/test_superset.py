@@ -12,6 +12,7 @@ import time
 
 import pytest
 import yaml
+from support.browser import log_in, open_page
 from support.superset_harness import HECHI, USERS, login, marts, running
 
 from fpa import reference
@@ -420,17 +421,6 @@ def test_the_committed_bundle_is_what_the_spec_and_dbt_meta_make(tmp_path):
 
 # --- a real Chromium through every dashboard ------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-# no background connections: this machine's closed network refuses them, many at a time
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTEFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
 
 
@@ -478,8 +468,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
     user = next(u for u in USERS if u.username == "leader")
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        browser, page = open_page(p)
         page.on(
             "response",
             lambda r: (
@@ -495,11 +484,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
             "response",
             lambda r: refused.append(f"{r.status} {r.url}") if r.status in (401, 403) else None,
         )
-        page.goto(f"{superset['url']}/login/")
-        page.fill("#username", user.username)
-        page.fill("#password", user.password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        log_in(page, superset["url"], user.username, user.password)
         for board in spec.DASHBOARDS:
             page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
             expected = sum(len(row) for row in board.rows)
@@ -538,18 +523,13 @@ def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):
     board = next(d for d in spec.DASHBOARDS if d.slug == "quality")
     others = [c.name for c in reference.cities() if c.code != HECHI]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        browser, page = open_page(p)
         refused: list[str] = []
         page.on(
             "response",
             lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
-        page.goto(f"{superset['url']}/login/")
-        page.fill("#username", user.username)
-        page.fill("#password", user.password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        log_in(page, superset["url"], user.username, user.password)
         page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
         titles = (board.title, *(c.title for row in board.rows for c in row))
         try:

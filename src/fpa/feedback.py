@@ -10,6 +10,7 @@ reason and what to do. A provider without open issues gets no workbook.
 """
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +23,9 @@ from fpa.paths import private_dir, private_file
 from fpa.personal import scrub
 
 INSURER = "insurer"
-INSURER_NAME = "中国人寿"  # the insurer's workbook: 中国人寿_数据问题清单_<YYYYMMDD>.xlsx
+# the insurer's workbook: 中国人寿_数据问题清单_<YYYYMMDD>.xlsx (WAREHOUSE.md); its name on the
+# dashboards too
+INSURER_NAME = reference.labels("provider")[INSURER]
 KINDS = reference.labels("issue_kind")  # in the order a provider acts on them
 COLUMNS = (  # (header, width): the 问题清单 sheet
     ("问题编号", 34),
@@ -70,11 +73,8 @@ class Feedback:
     def issue_ids(self) -> list[str]:
         return sorted(i.issue_id for i in self.issues)
 
-    def by_kind(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in self.issues:
-            out[i.kind] = out.get(i.kind, 0) + 1
-        return out
+    def by_kind(self) -> Counter[str]:
+        return Counter(i.kind for i in self.issues)
 
 
 def providers() -> dict[str, str]:
@@ -98,11 +98,10 @@ def collect(con: duckdb.DuckDBPyConnection, on: date, only: str | None = None) -
         "SELECT provider, issue_id, kind, month, file_name, sheet, row_number, field, "
         "CAST(raw_row AS VARCHAR), reason, action, detected_at FROM marts.data_issues "
         "WHERE status = 'open' AND (? IS NULL OR provider = ?) "
-        # what to act on first: files, then rows, then reports; the newest month first
-        "ORDER BY provider, CASE kind WHEN 'file_rejected' THEN 1 WHEN 'row_quarantined' THEN 2 "
-        "WHEN 'report_missing' THEN 3 ELSE 4 END, month DESC NULLS LAST, file_name, sheet, "
+        # what to act on first (KINDS' order: files, rows, reports); the newest month first
+        "ORDER BY provider, list_position(?, kind), month DESC NULLS LAST, file_name, sheet, "
         "row_number, issue_id",
-        [only, only],
+        [only, only, list(KINDS)],
     ).fetchall()
     out: dict[str, Feedback] = {}
     for provider, *values in rows:

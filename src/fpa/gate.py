@@ -34,7 +34,7 @@ from jinja2 import BytecodeCache
 
 from fpa import reference, warm
 from fpa.clock import CST
-from fpa.paths import PROJECT_ROOT, tighten
+from fpa.paths import PROJECT_ROOT, tighten, write_private
 from fpa.state import StatePaths
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -354,11 +354,7 @@ def allow(
         "# read with expectations/allow_list.yml. An entry applies up to and including `until`.\n"
         + yaml.safe_dump(existing + [entry], allow_unicode=True, sort_keys=False)
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_private(path, text)
     return allowance
 
 

@@ -30,7 +30,7 @@ from fpa import gate as quality_gate
 from fpa import publish as publication
 from fpa.clock import CST
 from fpa.ingest import IngestResult, ingest, reprocess
-from fpa.paths import PROJECT_ROOT, private_dir, private_files, private_parent
+from fpa.paths import PROJECT_ROOT, private_dir, private_files, private_parent, write_private
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.state import StatePaths, locked, writer
 
@@ -361,11 +361,7 @@ def _write_decisions(warehouse: Path, entries: list[dict]) -> None:
         "# the state is rebuilt from the archive (`fpa load --from-archive`). --undo: one back.\n"
         + yaml.safe_dump(entries, allow_unicode=True, sort_keys=False)
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_private(path, text)
 
 
 def _matching(con, file: str) -> list[tuple]:

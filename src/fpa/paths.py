@@ -75,3 +75,14 @@ def private_file(path: Path) -> None:
     """A file created by a library that ignores the umask, or before it was set."""
     if path.exists() and os.stat(path).st_mode & 0o077:
         os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o077)
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """`path` replaced whole by `data` (text as UTF-8), its owner's only (0600) from the
+    moment it exists: written beside it under a hidden name, never through a link, then
+    renamed over it, so a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    os.replace(tmp, path)

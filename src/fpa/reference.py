@@ -108,6 +108,6 @@ def report_values() -> dict[tuple[str, str], frozenset[str]]:
 
 @cache
 def labels(field: str) -> dict[str, str]:
-    """The Chinese label of each code of a field (dbt/seeds/labels.csv): source, file_status,
-    issue_kind, issue_status, report_status."""
+    """The Chinese label of each code of a field (dbt/seeds/labels.csv): provider, source,
+    file_status, issue_kind, issue_status, report_status."""
     return {r["code"]: r["label_zh"] for r in _rows("labels.csv") if r["field"] == field}

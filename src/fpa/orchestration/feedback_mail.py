@@ -23,7 +23,7 @@ import yaml
 from fpa import feedback
 from fpa.clock import CST
 from fpa.orchestration.common import paths_from_env, reported
-from fpa.paths import PROJECT_ROOT, private_files
+from fpa.paths import PROJECT_ROOT, write_private
 from fpa.state import StatePaths
 
 CONTACTS_VAR = "FPA_FEEDBACK_CONTACTS"
@@ -52,11 +52,7 @@ def sent(warehouse: Path) -> dict[str, list[str]]:
 
 
 def _record(warehouse: Path, record: dict[str, list[str]]) -> None:
-    path = _sent_path(warehouse)
-    tmp = path.with_suffix(".tmp")
-    with private_files():
-        tmp.write_text(json.dumps(record, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+    write_private(_sent_path(warehouse), json.dumps(record, ensure_ascii=False, sort_keys=True))
 
 
 def subject(f: feedback.Feedback, on: date, new: int, resolved: int) -> str:

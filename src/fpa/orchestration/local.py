@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fpa.paths import PRIVATE_UMASK, PROJECT_ROOT, private_dir
+from fpa.paths import PRIVATE_UMASK, PROJECT_ROOT, private_dir, write_private
 
 DEFAULT_PORT = 8080
 
@@ -117,11 +117,7 @@ def make_admin_password(home: Path) -> str:
         os.chmod(path, 0o600)
         return known
     password = "".join(secrets.choice(_ALPHABET) for _ in range(16))
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps({"admin": password}) + "\n")
-    os.replace(tmp, path)
+    write_private(path, json.dumps({"admin": password}) + "\n")
     return password
 
 
@@ -135,11 +131,7 @@ def redact_log(path: Path) -> None:
         return
     text = path.read_bytes()
     if _PASSWORD_LINE.search(text):
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(_PASSWORD_LINE.sub(rb"\1(redacted)", text))
-        os.replace(tmp, path)
+        write_private(path, _PASSWORD_LINE.sub(rb"\1(redacted)", text))
 
 
 def admin_password(home: Path) -> str | None:

@@ -118,4 +118,4 @@ select
 from issues as i
 left join later_versions as l on i.issue_key = l.issue_key
 left join {{ ref('int_regions__cities_by_county_name') }} as n
-    on regexp_replace(coalesce(i.raw_row ->> '所属县区', ''), '\s+', '', 'g') = n.name
+    on {{ county_name_key("i.raw_row ->> '所属县区'") }} = n.name

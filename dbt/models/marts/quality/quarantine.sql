@@ -18,4 +18,4 @@ left join {{ ref('stg_reports__reports') }} as r on q.file_sha256 = r.file_sha25
 left join {{ ref('int_regions__cities_by_county_name') }} as n
     on
         q.source in ('insurer_policy', 'insurer_claim')
-        and regexp_replace(coalesce(q.raw_row ->> '所属县区', ''), '\s+', '', 'g') = n.name
+        and {{ county_name_key("q.raw_row ->> '所属县区'") }} = n.name
