@@ -11,9 +11,11 @@ fi
 # Debian packages the tests start for real (openssh-server: the SFTP pull against a real sshd
 # on loopback; chromium and the CJK fonts: the dashboards in a real browser; postgresql and
 # redis-server: the scale-out profile's metadata database and cache; libreoffice-calc-nogui:
-# workbooks re-saved by a real office suite): installed when missing and root, otherwise named
-# in an error.
-need_debs=(openssh-server chromium fonts-noto-cjk postgresql redis-server libreoffice-calc-nogui)
+# workbooks re-saved by a real office suite; libreoffice-writer-nogui and poppler-utils: the
+# bulletin's PDF made from its Word file, and its text read back): installed when missing and
+# root, otherwise named in an error.
+need_debs=(openssh-server chromium fonts-noto-cjk postgresql redis-server libreoffice-calc-nogui
+  libreoffice-writer-nogui poppler-utils)
 missing=()
 for pkg in "${need_debs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

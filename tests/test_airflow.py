@@ -64,7 +64,11 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
         "fpa_intraday",
         "fpa_freshness",
         "fpa_superset_refresh",
+        "fpa_bulletin",
     }
+    monthly = bag["dags"]["fpa_bulletin"]
+    assert monthly["schedule"] == "0 8 11 * *" and monthly["tz"] == "Asia/Shanghai"
+    assert monthly["tasks"] == ["mail_bulletins"] and monthly["catchup"] is False
     # corrections within minutes: the nightly's own tasks behind a poll of the inbox, one run
     # at a time, in the DuckDB writer's pool
     intraday = bag["dags"]["fpa_intraday"]
@@ -294,6 +298,79 @@ def test_the_night_mails_each_provider_its_open_issues_and_then_only_what_change
     mailbox.received.clear()
     assert mail["To"] == f"c{city}@test.invalid"
     assert "新增0个，已解决1个" in subject_of(mail)
+
+
+def test_the_monthly_bulletins_are_written_and_mailed_to_each_area(
+    nightly_run, airflow_home, mailbox, tmp_path
+):
+    """fpa_bulletin's run of 11 January 2025: the province's and every city's 统计通报 as of 31
+    December 2024 in bulletins/ beside the warehouse, each mailed (PDF and Word) to its own
+    list; the PDF's text holds the figures of the published marts. A retry mails nobody twice.
+    A run whose month the warehouse does not reach yet fails, and the failure mails the
+    engineers."""
+    warehouse, _, _ = nightly_run
+    contacts = tmp_path / "bulletin_contacts.yml"
+    contacts.write_text(
+        '"450000": [leaders@test.invalid]\n'
+        + "".join(f'"{c.code}": [b{c.code}@test.invalid]\n' for c in reference.cities()),
+        encoding="utf-8",
+    )
+    env = airflow_env(
+        airflow_home,
+        FPA_INBOX=str(warehouse.parent / "inbox"),
+        FPA_WAREHOUSE=str(warehouse),
+        FPA_BULLETIN_CONTACTS=str(contacts),
+        FPA_ALERT_TO="data@fpa.invalid",
+        AIRFLOW_CONN_SMTP_DEFAULT=mailbox.connection(),
+    )
+
+    def run(logical: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [AIRFLOW, "dags", "test", "fpa_bulletin", logical],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    mailbox.received.clear()
+    r = run("2025-01-11T08:00:00+08:00")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    mails = mailbox.wait(15)
+    to = {m["To"]: m for m in mails}
+    assert set(to) == {"leaders@test.invalid"} | {
+        f"b{c.code}@test.invalid" for c in reference.cities()
+    }
+    stems = {"自治区", *(c.name for c in reference.cities())}
+    written = sorted(p.name for p in (warehouse.parent / "bulletins").iterdir())
+    assert written == sorted(
+        f"{s}计生协统计通报_2024年12月31日.{x}" for s in stems for x in ("docx", "md", "pdf")
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        units = con.execute(
+            "SELECT units_to_date FROM marts.insurance_progress WHERE as_of_date = '2024-12-31' "
+            "AND product_code = 'JSGA' AND area_level = 'county' AND county_code = '451202'"
+        ).fetchone()[0]
+    mail = to["b451200@test.invalid"]
+    assert "河池市计生协统计通报（截至2024年12月31日）" in subject_of(mail)
+    parts = {p.get_filename(): p.get_payload(decode=True) for p in mail.walk() if p.get_filename()}
+    assert set(parts) == {f"河池市计生协统计通报_2024年12月31日.{x}" for x in ("pdf", "docx")}
+    pdf = tmp_path / "hechi.pdf"
+    pdf.write_bytes(parts["河池市计生协统计通报_2024年12月31日.pdf"])
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "金城江区" in text and f"{units}份" in text
+    # a retry of the same month: written again, mailed to nobody twice
+    mailbox.received.clear()
+    r = run("2025-01-11T08:00:00+08:00")
+    assert r.returncode == 0 and "mail_bulletins" in r.stdout + r.stderr
+    assert "as of 2024-12-31: already_mailed" in r.stdout + r.stderr
+    assert mailbox.wait(1, seconds=3) == []
+    # a month the warehouse does not reach: no bulletin, an alert
+    r = run("2025-03-11T08:00:00+08:00")
+    assert r.returncode != 0 or "state=failed" in r.stdout + r.stderr
+    (alert,) = mailbox.wait(1)
+    mailbox.received.clear()
+    assert "fpa_bulletin.mail_bulletins failed" in alert["Subject"]
+    assert "2025年2月28日" in text_of(alert) or "2025-02-28" in text_of(alert)
 
 
 def test_a_correction_during_the_day_is_published_by_the_intraday_poll(

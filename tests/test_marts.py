@@ -26,8 +26,25 @@ KEYS = {
     "report_completeness": ["month", "city_code"],
     "reporting_rates": ["month", "city_code"],
 }
-MONEY = {"premium_yuan", "claims_paid_yuan", "funds_yuan", "hours"}
-RATES = {"loss_ratio", "completion_rate", "reporting_rate", "reporting_rate_on_time"}
+MONEY = {
+    "premium_yuan",
+    "claims_paid_yuan",
+    "funds_yuan",
+    "hours",
+    "premium_to_date_yuan",
+    "claims_paid_to_date_yuan",
+}
+RATES = {
+    "loss_ratio",
+    "completion_rate",
+    "reporting_rate",
+    "reporting_rate_on_time",
+    "coverage_rate",
+    "loss_ratio_to_date",
+    "completion_rate_to_date",
+    "time_share",
+    "ahead_of_schedule",
+}
 # months the expected reports depend on the build's time for (tests/test_data_issues.py checks
 # the months after the generator's range): here, the generator's months
 BY_MONTH = {"report_completeness", "reporting_rates"}
@@ -92,6 +109,85 @@ def test_the_grid_covers_every_year_product_and_area(small_night):
         ).fetchone()
     assert county == (8, 3, 111, 8 * 3 * 111)
     assert city == (2017, 2024, 8 * 3 * 14)
+
+
+PROGRESS_KEYS = ["as_of_date", "product_code", "area_level", "city_code", "county_code"]
+
+
+def test_progress_on_the_truths_days_equals_the_truth(small_inbox, small_night):
+    """marts.insurance_progress on the days the generator knows the figures to date of (1
+    January, 29 February, month ends, a mid-month day, 31 December and the newsletters' days):
+    every value, at the three levels, every product and year."""
+    truth = read_truth(small_inbox, "insurance_progress")
+    columns = list(truth[0])
+    days = sorted({t["as_of_date"] for t in truth})
+    assert {"2020-02-29", "2020-08-31", "2022-04-30", "2023-12-31", "2024-01-01"} <= set(days)
+    with published(small_night[0]) as con:
+        rows = con.execute(
+            f"SELECT {', '.join(columns)} FROM marts.insurance_progress "
+            "WHERE as_of_date IN (SELECT unnest(?::DATE[]))",
+            [days],
+        ).fetchall()
+    got = {tuple(text(r[columns.index(k)]) for k in PROGRESS_KEYS): r for r in rows}
+    want = {tuple(t[k] for k in PROGRESS_KEYS): t for t in truth}
+    assert len(got) == len(rows), "grain not unique"
+    assert set(got) == set(want)
+    wrong = [
+        (key, c, got[key][i], want[key][c])
+        for key in want
+        for i, c in enumerate(columns)
+        if not same(c, got[key][i], want[key][c])
+    ]
+    assert wrong[:20] == []
+
+
+def test_progress_runs_every_day_and_ends_each_year_on_the_yearly_marts(small_night):
+    """Every day of each year held (the newest year up to the newest insurer file's day), and on
+    31 December, row for row, the yearly marts: the two are sums of one definition."""
+    with published(small_night[0]) as con:
+        days = dict(
+            con.execute(
+                "SELECT year, count(DISTINCT as_of_date) FROM marts.insurance_progress "
+                "GROUP BY year"
+            ).fetchall()
+        )
+        per_day = con.execute(
+            "SELECT DISTINCT count(*) FROM marts.insurance_progress GROUP BY as_of_date"
+        ).fetchall()
+        differ = {}
+        for table, level, key in (
+            ("insurance_area_year", "area_level", "area_level, city_code, county_code"),
+            ("insurance_city_year", "'city'", "city_code"),
+            ("insurance_county_year", "'county'", "county_code"),
+        ):
+            yearly = (
+                f"SELECT year, product_code, {key}, policies, units, premium_yuan, "
+                "insured_persons, claims_settled, claims_paid_yuan, loss_ratio"
+            )
+            progress = (
+                f"SELECT year, product_code, {key}, policies_to_date, units_to_date, "
+                "premium_to_date_yuan, insured_persons_to_date, claims_settled_to_date, "
+                "claims_paid_to_date_yuan, loss_ratio_to_date FROM marts.insurance_progress "
+                f"WHERE as_of_date = make_date(year, 12, 31) AND area_level = {level}"
+            )
+            differ[table] = con.execute(
+                f"SELECT count(*) FROM (({yearly} FROM marts.{table}) EXCEPT ALL ({progress})) "
+                f"UNION ALL SELECT count(*) FROM (({progress}) EXCEPT ALL ({yearly} "
+                f"FROM marts.{table}))"
+            ).fetchall()
+        targets = con.execute(
+            "SELECT count(*) FROM marts.insurance_area_year a JOIN marts.insurance_progress p "
+            "ON p.as_of_date = make_date(a.year, 12, 31) AND a.product_code = p.product_code "
+            "AND a.area_level = p.area_level AND a.city_code IS NOT DISTINCT FROM p.city_code "
+            "AND a.county_code IS NOT DISTINCT FROM p.county_code "
+            "WHERE a.target_units IS NOT DISTINCT FROM p.target_units "
+            "AND a.completion_rate IS NOT DISTINCT FROM p.completion_rate_to_date "
+            "AND p.time_share = 1"
+        ).fetchone()[0]
+    assert days == {y: 366 if y % 4 == 0 else 365 for y in range(2017, 2025)}
+    assert per_day == [(3 * (1 + 14 + 111),)]
+    assert differ == {t: [(0,), (0,)] for t in differ}
+    assert targets == 8 * 3 * (1 + 14 + 111)
 
 
 def test_load_audit_mart_is_every_file_received(small_inbox, small_night):
@@ -167,7 +263,7 @@ def test_the_build_ran_every_model_and_test(small_night):
     for (kind, status), n in result.build.nodes.items():
         nodes[kind, status] += n
     # every model of the project, each exactly once
-    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 37
+    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 42
     assert not [k for k in nodes if k[0] == "unit_test"]  # the suite runs them, below
     assert not [k for k in nodes if k[1] in ("error", "fail")]
 

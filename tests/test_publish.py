@@ -242,7 +242,7 @@ def test_an_emptied_mart_a_published_id_number_and_a_raw_one_block(night, tmp_pa
 
 
 def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp_path):
-    """int_policies__current, int_claims__current and int_insurance__area_year are kept from
+    """int_policies__current, int_claims__current and int_insurance__area_day are kept from
     night to night and updated for what arrived: the deliveries of November and December 2023,
     held back from the first night, touch policies written earlier (their changes and refunds)
     and claims of both years. The second night's marts must equal a build of the same state from

@@ -126,6 +126,40 @@ def _feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bulletin(args: argparse.Namespace) -> int:
+    import re
+    from datetime import date
+
+    from fpa.bulletin import BulletinRefused, write
+
+    if _no_warehouse("bulletin", args):
+        return USAGE_ERROR
+    warehouse = Path(args.warehouse)
+    if not warehouse.is_file():
+        print(f"fpa bulletin: {warehouse}: no published warehouse there", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        # YYYY-MM-DD only (fromisoformat alone takes 20221231 and 2022-W52 too)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.as_of):
+            raise ValueError
+        as_of = date.fromisoformat(args.as_of)
+    except ValueError:
+        print(f"fpa bulletin: --as-of {args.as_of}: not a day (YYYY-MM-DD)", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        written = write(warehouse, as_of, args.area, Path(args.out))
+    except BulletinRefused as e:
+        print(f"fpa bulletin: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    for path in written.paths:
+        print(path)
+    if written.pdf_error:
+        # the Word file and the text are there; the PDF is the one thing missing (exit 1)
+        print(f"fpa bulletin: no PDF: {written.pdf_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _allow(args: argparse.Namespace) -> int:
     from fpa.gate import ALLOW_LIST, AllowRefused, allow, parse_row_arg
 
@@ -269,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser(
         "generate",
         help="write a realistic inbox and its truth file",
-        description="Write insurer/, reports/ and targets/ as the source "
+        description="Write insurer/, reports/, targets/ and population/ as the source "
         "contracts describe, with the known deviations mixed in unless --clean, "
         "and beside the inbox a truth folder (DIR.truth/) with the exact figures "
         "the warehouse must publish and the fate of every file.",
@@ -348,6 +382,25 @@ def parser() -> argparse.ArgumentParser:
     fb.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     fb.add_argument("--city", metavar="CODE", help="one city's code (or insurer) only")
     fb.set_defaults(run=_feedback)
+
+    bl = sub.add_parser(
+        "bulletin",
+        help="write the 统计通报 (statistical bulletin) of the province or a city as of a day",
+        description="The statistical bulletin (BULLETIN.md) of the province (450000, default) "
+        "or one city as of a day, from the published warehouse alone: DIR/<地区>计生协统计通报_"
+        "<YYYY>年<M>月<D>日.docx (地区: 自治区, or the city's name), the same as .pdf (by "
+        "LibreOffice) and its text as .md. Exit 0 when all three are written, 1 when the PDF "
+        "could not be made (the other two are written), 2 on a usage error (nothing written).",
+    )
+    bl.add_argument(
+        "--warehouse", default=os.environ.get("FPA_WAREHOUSE"), help="default: $FPA_WAREHOUSE"
+    )
+    bl.add_argument("--as-of", required=True, metavar="YYYY-MM-DD", help="the day it is as of")
+    bl.add_argument(
+        "--area", default="450000", metavar="CODE", help="450000 (the province, default) or a city"
+    )
+    bl.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
+    bl.set_defaults(run=_bulletin)
 
     al = sub.add_parser(
         "allow",

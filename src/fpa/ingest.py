@@ -337,12 +337,12 @@ def _parse_workbooks(
             continue
         landed.append((received, sha))
         copy = landing.archive(received, sha, paths.landing)
-        if received.source not in ("report", "target"):
+        if received.source not in landing.WORKBOOK_SOURCES.values():
             outcome = _rejected(
                 insurer.Rejected(
                     Reason.UNKNOWN_FILE,
                     "not an extract JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a workbook under "
-                    "reports/ or targets/",
+                    "reports/, targets/ or population/",
                 )
             )
         elif sha in crashed:

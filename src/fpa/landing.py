@@ -32,7 +32,9 @@ from fpa.personal import scrub
 
 INSURER_NAME = re.compile(r"JS_(?P<kind>POLICY|CLAIM)_(?P<day>\d{8}).*\.csv", re.IGNORECASE)
 WORKBOOK = (".xlsx", ".xls", ".xlsm", ".ods")  # the readers tell the format by content
-SOURCE_FOLDERS = ("insurer", "reports", "targets")
+SOURCE_FOLDERS = ("insurer", "reports", "targets", "population")
+# the source of a workbook by the folder it arrives in
+WORKBOOK_SOURCES = {"reports": "report", "targets": "target", "population": "population"}
 CHUNK = 1 << 20
 
 # what a non-regular entry is, for its audit reason (never opened)
@@ -47,7 +49,7 @@ KINDS = {
 
 @dataclass(frozen=True)
 class Received:
-    source: str  # insurer_policy | insurer_claim | report | target | unknown
+    source: str  # insurer_policy | insurer_claim | report | target | population | unknown
     file_name: str  # relative to the inbox, forward slashes, printable (see printable)
     path: Path
     received_at: datetime
@@ -132,8 +134,8 @@ def _source(rel: str, name: str) -> str:
             if not m
             else ("insurer_policy" if m["kind"].upper() == "POLICY" else "insurer_claim")
         )
-    if top in ("reports", "targets") and name.lower().endswith(WORKBOOK):
-        return "report" if top == "reports" else "target"
+    if top in WORKBOOK_SOURCES and name.lower().endswith(WORKBOOK):
+        return WORKBOOK_SOURCES[top]
     return "unknown"
 
 

@@ -321,6 +321,7 @@ RAW_TABLES = (
     "raw.report_activities",
     "raw.report_trainings",
     "raw.targets",
+    "raw.population",
 )
 
 

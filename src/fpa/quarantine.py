@@ -28,6 +28,7 @@ class Reason(StrEnum):
     READER_CRASHED = "reader_crashed"  # reading it killed a run: never read again
     PERIOD_OUT_OF_RANGE = "period_out_of_range"  # a report month after this month, before 2017
     SET_ASIDE = "set_aside"  # an operator set the file aside (fpa set-aside)
+    TOTAL_MISMATCH = "total_mismatch"  # a population 合计 that is not the sum of its counties
     # files neither loaded nor rejected
     DUPLICATE = "duplicate"
     SUPERSEDED = "superseded"
@@ -53,6 +54,7 @@ DESCRIPTIONS = {
     Reason.READER_CRASHED: "reading this file stopped an earlier run: it is not read again",
     Reason.PERIOD_OUT_OF_RANGE: "the report's month is after the current month or before 2017",
     Reason.SET_ASIDE: "set aside by an operator",
+    Reason.TOTAL_MISMATCH: "a 合计 row differs from the sum of the rows it totals",
     Reason.TRAILER_MISSING: "no TRAILER line: the transfer was cut",
     Reason.TRAILER_MISMATCH: "TRAILER row count or money sum does not match the rows",
     Reason.WORKBOOK_CORRUPT: "the workbook cannot be opened",

@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS raw.targets (
     file_sha256 VARCHAR NOT NULL, year INTEGER NOT NULL, city_code VARCHAR NOT NULL,
     target_units INTEGER NOT NULL, received_at TIMESTAMPTZ NOT NULL
 );
+CREATE TABLE IF NOT EXISTS raw.population (
+    file_sha256 VARCHAR NOT NULL, year INTEGER NOT NULL, city_code VARCHAR NOT NULL,
+    county_code VARCHAR NOT NULL, resident_population BIGINT NOT NULL,  -- persons
+    received_at TIMESTAMPTZ NOT NULL
+);
 """
 
 

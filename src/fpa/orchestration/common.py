@@ -4,6 +4,8 @@ import functools
 import os
 from pathlib import Path
 
+import yaml
+
 
 def paths_from_env() -> tuple[Path, Path]:
     """The inbox and the published file (WAREHOUSE.md: FPA_INBOX, FPA_WAREHOUSE)."""
@@ -28,3 +30,10 @@ def reported(fn):
             raise
 
     return run
+
+
+def contacts_from(var: str, default: Path) -> dict[str, list[str]]:
+    """Who is mailed what: a YAML file (named in `var`, else `default`) of key -> addresses."""
+    path = Path(os.environ.get(var) or default)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): [str(a) for a in (v or [])] for k, v in data.items()}

@@ -12,17 +12,14 @@ masked like the rest.
 """
 
 import json
-import os
 from collections.abc import Callable
 from datetime import date, datetime
 from html import escape
 from pathlib import Path
 
-import yaml
-
 from fpa import feedback
 from fpa.clock import CST
-from fpa.orchestration.common import paths_from_env, reported
+from fpa.orchestration.common import contacts_from, paths_from_env, reported
 from fpa.paths import PROJECT_ROOT, write_private
 from fpa.state import StatePaths
 
@@ -35,9 +32,7 @@ Send = Callable[[list[str], str, str, list[str]], None]
 
 
 def contacts() -> dict[str, list[str]]:
-    path = Path(os.environ.get(CONTACTS_VAR) or DEFAULT_CONTACTS)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(k): [str(a) for a in (v or [])] for k, v in data.items()}
+    return contacts_from(CONTACTS_VAR, DEFAULT_CONTACTS)
 
 
 def _sent_path(warehouse: Path) -> Path:

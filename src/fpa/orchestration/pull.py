@@ -1,13 +1,14 @@
 """Pull new deliveries from SFTP into the local inbox (production); nothing to do with the
 embedded default (a local inbox that deliveries are written to directly).
 
-The SFTP server holds the same three folders as the inbox (insurer/, reports/, targets/). Only
-complete files are taken: an insurer CSV only once its `.ok` is there. A file is fetched into a
-hidden `.<name>.part` beside its place (landing skips hidden files), resumed from where a killed
-pull stopped, and renamed into place when whole; the `.ok` is written last. A file already pulled
-(same size and modification time) is not fetched again, and a fetched file the warehouse has
-received before under the same name and SHA-256 (the inbox was cleared since) is not placed
-again. The same content under a new name is placed: landing records it as a duplicate.
+The SFTP server holds the same folders as the inbox (insurer/, reports/, targets/,
+population/). Only complete files are taken: an insurer CSV only once its `.ok` is there. A file
+is fetched into a hidden `.<name>.part` beside its place (landing skips hidden files), resumed
+from where a killed pull stopped, and renamed into place when whole; the `.ok` is written last.
+A file already pulled (same size and modification time) is not fetched again, and a fetched file
+the warehouse has received before under the same name and SHA-256 (the inbox was cleared since)
+is not placed again. The same content under a new name is placed: landing records it as a
+duplicate.
 """
 
 import hashlib
@@ -22,8 +23,8 @@ from fpa.orchestration.common import paths_from_env, reported
 from fpa.state import StatePaths
 
 SFTP_CONN_VAR = "FPA_SFTP_CONN_ID"  # an Airflow connection id; unset: local inbox only
-SFTP_ROOT_VAR = "FPA_SFTP_ROOT"  # the folder on the server holding insurer/, reports/, targets/
-FOLDERS = ("insurer", "reports", "targets")
+SFTP_ROOT_VAR = "FPA_SFTP_ROOT"  # the folder on the server holding the FOLDERS
+FOLDERS = ("insurer", "reports", "targets", "population")
 CHUNK = 1 << 20
 
 

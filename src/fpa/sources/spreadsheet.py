@@ -219,13 +219,13 @@ def _ods_merges(path: Path, name: str) -> list[tuple[int, int, int, int]]:
 
 
 def _parse(kind: str, path: str, file_name: str, sha256: str, received_at, limits: Limits):
-    from fpa.sources import reports, targets
+    from fpa.sources import population, reports, targets
     from fpa.state import RowBuffer
 
     out = RowBuffer()
     try:
         prescan(Path(path), limits)
-        module = reports if kind == "report" else targets
+        module = {"report": reports, "target": targets, "population": population}[kind]
         outcome = module.parse(out, Path(path), file_name, sha256, received_at, limits)
     except Rejected as r:
         return ("rejected", str(r.code), r.detail)

@@ -1,5 +1,5 @@
 -- The contract's city table: the city rows of insurance_area_year, where target, completion
--- rate and yoy are defined.
+-- rate, yoy and coverage are joined.
 select
     year,
     product_code,
@@ -14,6 +14,9 @@ select
     loss_ratio,
     target_units,
     completion_rate,
-    yoy_units
+    yoy_units,
+    resident_population,
+    population_year,
+    coverage_rate
 from {{ ref('insurance_area_year') }}
 where area_level = 'city'

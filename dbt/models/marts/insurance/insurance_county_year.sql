@@ -1,17 +1,20 @@
+-- The contract's county table: the county rows of insurance_area_year.
 select
-    cast(a.year as integer) as year,
-    a.product_code,
-    a.city_code,
-    c.city_name,
-    a.county_code,
-    c.county_name,
-    a.policies,
-    a.units,
-    a.premium_yuan,
-    a.insured_persons,
-    a.claims_settled,
-    a.claims_paid_yuan,
-    a.loss_ratio
-from {{ ref('int_insurance__area_year') }} as a
-inner join {{ ref('regions_counties') }} as c using (county_code)
-where a.area_level = 'county'
+    year,
+    product_code,
+    city_code,
+    city_name,
+    county_code,
+    area_name as county_name,
+    policies,
+    units,
+    premium_yuan,
+    insured_persons,
+    claims_settled,
+    claims_paid_yuan,
+    loss_ratio,
+    resident_population,
+    population_year,
+    coverage_rate
+from {{ ref('insurance_area_year') }}
+where area_level = 'county'
