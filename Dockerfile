@@ -16,6 +16,11 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
 
 WORKDIR /app
 
+# the bulletin's PDF: LibreOffice converts its Word file, with the Chinese fonts it names
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libreoffice-writer-nogui fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 # the dependencies first (a layer that changes only with the lock file), then the project
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project

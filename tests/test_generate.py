@@ -197,7 +197,11 @@ def delivered(small_inbox) -> dict[str, pd.DataFrame]:
     return {k: _frame(v) for k, v in _accepted_insurer_files(small_inbox).items()}
 
 
-def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, delivered):
+@pytest.fixture(scope="module")
+def recomputed(delivered) -> dict[str, pd.DataFrame]:
+    """From the files as KPIS.md defines the KPIs: every policy row that loads (`rows`), each
+    policy's current version (`current`), each claim's current version if settled and paid
+    (`settled`); with year, county code and day."""
     code = _regions()
     products = {r["product_code"]: r for r in csv.DictReader(open(SEEDS_DIR / "products.csv"))}
     pol = delivered["POLICY"].copy()
@@ -213,18 +217,15 @@ def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, delivered)
     pol["county"] = pol["所属县区"].str.strip().map(code)
     pol = pol.sort_values(["保单号", "批改日期", "_file_day", "_order"], kind="stable")
     current = pol.groupby("保单号").tail(1)
-    current = current.assign(year=current["投保日期"].str[:4].astype(int))
-    live = current[current["保单状态"] != "退保"]
-    key = ["year", "险种代码", "county"]
-    got = live.groupby(key).agg(
-        policies=("保单号", "size"),
-        units=("份数", lambda s: s.astype(int).sum()),
-        insured_persons=("id", "nunique"),
+    current = current.assign(
+        year=current["投保日期"].str[:4].astype(int), day=current["投保日期"].str[5:]
     )
-    year_of = current.set_index("保单号")["year"]
-    county_of = current.set_index("保单号")["county"]
-    pol["year"], pol["county"] = pol["保单号"].map(year_of), pol["保单号"].map(county_of)
-    got["premium"] = pol.groupby(key)["cents"].sum()
+    by_number = current.set_index("保单号")
+    pol["year"], pol["county"] = (
+        pol["保单号"].map(by_number["year"]),
+        pol["保单号"].map(by_number["county"]),
+    )
+    pol["day"] = pol["保单号"].map(by_number["day"])
 
     cl = delivered["CLAIM"].copy()
     cl["amount"] = cl["赔付金额"].map(cents)
@@ -233,10 +234,37 @@ def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, delivered)
     cl = cl.sort_values(["赔案号", "_file_day", "_order"], kind="stable").groupby("赔案号").tail(1)
     settled = cl[(cl["赔案状态"] == "已结案") & (cl["amount"] > 0)].copy()
     settled["year"] = settled["结案日期"].str[:4].astype(int)
+    settled["day"] = settled["结案日期"].str[5:]
     settled["county"] = settled["所属县区"].str.strip().map(code)
-    gc = settled.groupby(key).agg(claims_settled=("赔案号", "size"), paid=("amount", "sum"))
-    got = got.join(gc, how="outer").fillna(0).astype(int)
+    return {"rows": pol, "current": current, "settled": settled}
 
+
+def _kpis(recomputed: dict, until: str = "12-31") -> pd.DataFrame:
+    """The KPIs by (year, product, county) of what was written (投保日期) or settled (结案日期)
+    from 1 January to `until` (MM-DD) of each year, policies with their current status."""
+    current = recomputed["current"]
+    live = current[(current["保单状态"] != "退保") & (current["day"] <= until)]
+    key = ["year", "险种代码", "county"]
+    got = live.groupby(key).agg(
+        policies=("保单号", "size"),
+        units=("份数", lambda s: s.astype(int).sum()),
+        insured_persons=("id", "nunique"),
+    )
+    rows = recomputed["rows"]
+    got = got.join(
+        rows[rows["day"] <= until].groupby(key)["cents"].sum().rename("premium"), how="outer"
+    )
+    settled = recomputed["settled"]
+    gc = (
+        settled[settled["day"] <= until]
+        .groupby(key)
+        .agg(claims_settled=("赔案号", "size"), paid=("amount", "sum"))
+    )
+    return got.join(gc, how="outer").fillna(0).astype(int)
+
+
+def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, recomputed):
+    got = _kpis(recomputed)
     truth = {
         (int(r["year"]), r["product_code"], r["county_code"]): r
         for r in read_truth(small_inbox, "insurance_county_year")
@@ -261,7 +289,122 @@ def test_truth_equals_the_kpis_recomputed_from_the_files(small_inbox, delivered)
     assert set(got.index) <= set(truth), set(got.index) - set(truth)
     # the edge cases the marts must handle are in the data
     assert any(int(t["policies"]) == 0 and int(t["claims_settled"]) > 0 for t in truth.values())
+    current = recomputed["current"]
     assert (current["保单状态"] == "退保").any() and (current["保单状态"] == "满期").any()
+
+
+PROGRESS_KPIS = {
+    "policies_to_date": "policies",
+    "units_to_date": "units",
+    "insured_persons_to_date": "insured_persons",
+    "claims_settled_to_date": "claims_settled",
+}
+
+
+def test_progress_truth_equals_the_files_to_date(small_inbox, recomputed):
+    """Counties to a day: 投保日期 (current status) and 结案日期 up to it, the anchored days
+    and a 29 February among them."""
+    progress = pd.DataFrame(read_truth(small_inbox, "insurance_progress"))
+    county = progress[progress["area_level"] == "county"]
+    days = {"2020-08-31", "2020-08-25", "2020-07-31", "2022-04-30", "2024-02-29", "2023-06-15"}
+    assert days <= set(county["as_of_date"])
+    for day in sorted(days):
+        got = _kpis(recomputed, day[5:])
+        rows = county[county["as_of_date"] == day]
+        assert len(rows) == 3 * 111
+        for r in rows.itertuples(index=False):
+            k = (int(r.year), r.product_code, r.county_code)
+            g = got.loc[k] if k in got.index else collections.defaultdict(int)
+            assert {c: int(getattr(r, c)) for c in PROGRESS_KPIS} == {
+                c: int(g[v]) for c, v in PROGRESS_KPIS.items()
+            }, (day, k)
+            assert (cents(r.premium_to_date_yuan), cents(r.claims_paid_to_date_yuan)) == (
+                int(g["premium"]),
+                int(g["paid"]),
+            ), (day, k)
+
+
+def test_progress_on_31_december_is_the_year(small_inbox):
+    progress = pd.DataFrame(read_truth(small_inbox, "insurance_progress"))
+    dec31 = progress[progress["as_of_date"].str.endswith("-12-31")]
+    same = {
+        "policies_to_date": "policies",
+        "units_to_date": "units",
+        "premium_to_date_yuan": "premium_yuan",
+        "insured_persons_to_date": "insured_persons",
+        "claims_settled_to_date": "claims_settled",
+        "claims_paid_to_date_yuan": "claims_paid_yuan",
+        "loss_ratio_to_date": "loss_ratio",
+    }
+    for level, table, key in (
+        ("county", "insurance_county_year", "county_code"),
+        ("city", "insurance_city_year", "city_code"),
+    ):
+        year = pd.DataFrame(read_truth(small_inbox, table)).set_index(["year", "product_code", key])
+        rows = dec31[dec31["area_level"] == level].set_index(["year", "product_code", key])
+        assert sorted(rows.index) == sorted(year.index)
+        cols = dict(same)
+        if level == "city":
+            cols |= {
+                "target_units": "target_units",
+                "completion_rate_to_date": "completion_rate",
+                "yoy_units_to_date": "yoy_units",
+            }
+        for a, b in cols.items():
+            assert (rows[a] == year.loc[rows.index, b]).all(), (level, a)
+    assert set(dec31["time_share"]) == {"1.0"}
+    # the province: its cities summed, its target theirs, no target from 2024
+    cities = progress[progress["area_level"] == "city"].copy()
+    for c in ("units_to_date", "claims_settled_to_date"):
+        cities[c] = cities[c].astype(int)
+    sums = cities.groupby(["as_of_date", "product_code"])[
+        ["units_to_date", "claims_settled_to_date"]
+    ].sum()
+    province = progress[progress["area_level"] == "province"]
+    assert len(province) == len(sums)
+    for r in province.itertuples(index=False):
+        s = sums.loc[(r.as_of_date, r.product_code)]
+        assert (int(r.units_to_date), int(r.claims_settled_to_date)) == tuple(s)
+        assert r.city_code == r.city_name == r.county_code == ""
+        has_target = r.product_code == "JSGA" and int(r.year) <= 2023
+        assert (r.target_units != "") == has_target
+        assert (r.ahead_of_schedule != "") == has_target
+        assert (r.units_same_day_last_year == "") == (r.year == "2017")
+
+
+def test_progress_days_and_the_same_day_last_year(small_inbox):
+    progress = pd.DataFrame(read_truth(small_inbox, "insurance_progress"))
+    days = set(progress["as_of_date"])
+    for y in range(2017, 2025):
+        for m in range(1, 13):
+            assert f"{y}-{m:02d}-15" in days
+        feb = "29" if y % 4 == 0 else "28"
+        assert {f"{y}-01-01", f"{y}-12-31", f"{y}-02-{feb}", f"{y}-06-30"} <= days
+    assert "2020-02-29" in days and "2024-02-29" in days and "2021-02-29" not in days
+    assert {"2020-07-31", "2020-08-25", "2020-08-31", "2022-04-30", "2022-06-30"} <= days
+    units = {
+        (r["as_of_date"], r["product_code"], r["area_level"], r["city_code"], r["county_code"]): r
+        for r in progress.to_dict("records")
+    }
+    for (day, *rest), r in units.items():
+        if day[:4] == "2017":
+            continue
+        before = f"{int(day[:4]) - 1}{day[4:]}".replace("-02-29", "-02-28")
+        if (before, *rest) in units:
+            assert r["units_same_day_last_year"] == units[(before, *rest)]["units_to_date"]
+            assert int(r["yoy_units_to_date"]) == int(r["units_to_date"]) - int(
+                r["units_same_day_last_year"]
+            )
+    leap = units[("2024-02-29", "JSGA", "province", "", "")]
+    assert (
+        leap["units_same_day_last_year"]
+        == units[("2023-02-28", "JSGA", "province", "", "")]["units_to_date"]
+    )
+    share = units[("2020-08-31", "JSGA", "province", "", "")]
+    assert float(share["time_share"]) == 244 / 366  # day of the year over the year's days
+    assert float(share["ahead_of_schedule"]) == pytest.approx(
+        float(share["completion_rate_to_date"]) - 244 / 366, abs=1e-12
+    )
 
 
 def test_claims_arrive_before_their_policy_and_some_policies_never_arrive(delivered):
@@ -420,6 +563,84 @@ def test_targets_exist_until_2023_and_match_the_truth(small_inbox):
     assert all(v == "" for (y, _), v in truth.items() if y == "2024")
 
 
+def _population_books(inbox: Path) -> dict[int, dict]:
+    """Each yearbook read back: {year: {"persons": {county code: persons}, "forms": {...}}}."""
+    code = _regions()
+    kinds = {r["alias"]: r["kind"] for r in csv.DictReader(open(SEEDS_DIR / "region_aliases.csv"))}
+    city_of = {
+        r["county_code"]: r["city_name"]
+        for r in csv.DictReader(open(SEEDS_DIR / "regions_counties.csv"))
+    }
+    out = {}
+    for p in sorted((inbox / "population").iterdir()):
+        ((_, rows),) = read_workbook(p).items()
+        at = next(i for i, r in enumerate(rows) if any(str(v).startswith("常住人口") for v in r))
+        unit = 10_000 if "万人" in str(rows[at][2]) else 1
+        persons, totals, forms = {}, [], collections.Counter()
+        for city, county, value in (r[:3] for r in rows[at + 1 :]):
+            county = str(county or "")
+            if not county or county in ("合计", "小计"):  # a city's or the province's total
+                totals.append((city if city not in ("全区", "全区合计", "合计") else None, value))
+                continue
+            k = code[county.strip()]
+            forms[kinds.get(county.strip(), "canonical")] += 1
+            forms["spaces"] += county != county.strip()
+            assert city in (city_of[k], city_of[k].removesuffix("市")), (p.name, city, county)
+            persons[k] = (city_of[k], value)
+        for city, value in totals:
+            s = sum(v for c, v in persons.values() if city is None or c == city)
+            assert abs(s - value) < 1e-6, (p.name, city)
+        forms["wan"] += unit > 1
+        forms["city_totals"] += any(c is not None for c, _ in totals)
+        forms["province_total"] += any(c is None for c, _ in totals)
+        year = int(p.stem[-4:])
+        out[year] = {
+            "persons": {k: round(v * unit) for k, (_, v) in persons.items()},
+            "forms": forms,
+            "header": rows[at],
+        }
+    return out
+
+
+def test_population_yearbooks_arrive_the_year_after_and_match_the_truth(small_inbox):
+    books = _population_books(small_inbox)
+    assert sorted(books) == list(range(2017, 2024))  # 2024's yearbook is not out yet
+    truth = collections.defaultdict(dict)
+    for r in read_truth(small_inbox, "population"):
+        truth[int(r["year"])][r["county_code"]] = int(r["resident_population"])
+    for y, b in books.items():
+        assert b["persons"] == truth[y], y
+        assert 48_000_000 < sum(b["persons"].values()) < 53_000_000
+    f = fates(small_inbox)
+    for y in books:
+        fate = f[f"population/常住人口_{y}.xlsx"]
+        assert (fate["source"], fate["status"], fate["period"]) == ("population", "loaded", str(y))
+        assert fate["received_at"][:4] == str(y + 1) and fate["rows_in_file"] == "111"
+    forms = sum((b["forms"] for b in books.values()), collections.Counter())
+    assert all(forms[k] for k in ("wan", "city_totals", "province_total", "old", "short", "spaces"))
+
+
+def test_insurance_truth_takes_the_latest_yearbook_for_its_coverage(small_inbox):
+    population = collections.defaultdict(dict)
+    for r in read_truth(small_inbox, "population"):
+        population[int(r["year"])][r["county_code"]] = int(r["resident_population"])
+    for r in read_truth(small_inbox, "insurance_county_year"):
+        y = int(r["year"])
+        assert int(r["population_year"]) == min(y, 2023)
+        pop = population[min(y, 2023)][r["county_code"]]
+        assert int(r["resident_population"]) == pop
+        assert Decimal(r["coverage_rate"]).quantize(Decimal("1e-12")) == (
+            Decimal(r["units"]) / pop
+        ).quantize(Decimal("1e-12"))
+    city_pop = collections.Counter()
+    for r in read_truth(small_inbox, "population"):
+        city_pop[(int(r["year"]), r["city_code"])] += int(r["resident_population"])
+    for r in read_truth(small_inbox, "insurance_city_year"):
+        py = int(r["population_year"])
+        assert py == min(int(r["year"]), 2023)
+        assert int(r["resident_population"]) == city_pop[(py, r["city_code"])]
+
+
 # ---- files and their fates ---------------------------------------------------------------------
 
 
@@ -463,6 +684,10 @@ def test_clean_inbox_has_no_deviation(clean_inbox):
         assert all(r[col] in names for r in c["rows"])
     for p in (clean_inbox / "reports").iterdir():
         assert p.suffix == ".xlsx" and set(read_workbook(p)) == {"活动", "培训"}
+    books = _population_books(clean_inbox)
+    assert list(books) == [2022]
+    assert books[2022]["header"][:3] == ["市", "县（市、区）", "常住人口（人）"]
+    assert set(+books[2022]["forms"]) == {"canonical"}
 
 
 def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path):

@@ -105,8 +105,8 @@ def test_every_variable_is_in_env_example_and_every_secret_is_required():
     assert {k for k in example if k not in used and f"${k}" not in init} == set()
     # a secret left empty stops `docker compose` with its name instead of starting without it
     empty = {k for k, v in example.items() if not v}
-    # empty: the local inbox; the contacts in the image (config/feedback_contacts.yml)
-    optional = {"FPA_SFTP_CONN_ID", "FPA_FEEDBACK_CONTACTS"}
+    # empty: the local inbox; the contacts in the image (config/*_contacts.yml)
+    optional = {"FPA_SFTP_CONN_ID", "FPA_FEEDBACK_CONTACTS", "FPA_BULLETIN_CONTACTS"}
     for name in empty - optional:
         assert f"${{{name}:?" in text_, name
     assert (PROJECT_ROOT / ".gitignore").read_text().count("/.env\n") == 1

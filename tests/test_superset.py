@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import time
+from datetime import UTC, date, datetime
 
 import pytest
 import yaml
@@ -221,6 +222,139 @@ def test_activity_and_training_charts_equal_the_marts(superset):
     got = {(r["project"], r["year"]): (r["activities"], r["participants"]) for r in data}
     assert got == want and {y for _, y in want} <= {year - 1, year}
     assert {"青春健康", "优生优育", "暖心行动", "计生家庭保险"} <= {p for p, _ in want}
+
+
+# --- 进度: the figures to date equal the to-date mart ----------------------------------------
+
+# the newsletters' day (shared/contracts/examples/newsletters.md): a year with targets
+DAY = "2020-08-31"
+
+
+def test_the_progress_dashboard_equals_the_to_date_mart(superset):
+    api = login(superset, "leader")
+    ids = superset["ids"]["charts"]
+    chosen = {"as_of": DAY, "product_name": PRODUCT, "city_name": CITY}
+
+    def data_of(key: str, values: dict) -> list[dict]:
+        return chart_data(api, ids[key], dashboard_filters("progress", key, values))
+
+    # the 红黑榜: the 14 cities on the day (the city filter does not apply), by completion
+    want = {
+        name: (rate, share)
+        for name, rate, share in marts(
+            superset,
+            "SELECT city_name, completion_rate_to_date, time_share FROM marts.insurance_progress "
+            "WHERE as_of_date = ? AND product_code = 'JSGA' AND area_level = 'city'",
+            [DAY],
+        )
+    }
+    data = data_of("prog_ranking", chosen)
+    got = {r["city_name"]: (r["completion_rate_to_date"], r["time_share"]) for r in data}
+    assert set(got) == set(want) and len(got) == 14
+    assert all(close(got[c][0], want[c][0]) and close(got[c][1], want[c][1]) for c in want)
+    rates = [r["completion_rate_to_date"] for r in data]
+    assert None not in rates and rates == sorted(rates, reverse=True)
+    assert close(data[0]["time_share"], 244 / 366)  # 31 August of a leap year
+
+    # the table, 河池市's row, and the big numbers of the chosen city: the mart's figures
+    ((rate, share, ahead, units, last_year, yoy),) = marts(
+        superset,
+        "SELECT completion_rate_to_date, time_share, ahead_of_schedule, units_to_date, "
+        "units_same_day_last_year, yoy_units_to_date FROM marts.insurance_progress "
+        "WHERE as_of_date = ? AND product_code = 'JSGA' AND city_code = ? AND area_level = 'city'",
+        [DAY, HECHI],
+    )
+    assert rate is not None and last_year is not None
+    table = data_of("prog_cities", chosen)
+    assert len(table) == 14 and {r["as_of"] for r in table} == {DAY}
+    row = next(r for r in table if r["city_name"] == CITY)
+    for column, value in [
+        ("completion_rate_to_date", rate),
+        ("time_share", share),
+        ("ahead_of_schedule_points", ahead * 100),
+        ("units_to_date_wan", units / 1e4),
+        ("units_same_day_last_year_wan", last_year / 1e4),
+        ("yoy_units_to_date_wan", yoy / 1e4),
+    ]:
+        assert close(row[column], value), (column, row, value)
+    for key, column, value in [
+        ("prog_units", "units_to_date_wan", units / 1e4),
+        ("prog_yoy", "yoy_units_to_date_wan", yoy / 1e4),
+        ("prog_completion", "completion_rate_to_date", rate),
+        ("prog_time_share", "time_share", share),
+        ("prog_ahead", "ahead_of_schedule_points", ahead * 100),
+    ]:
+        (got_row,) = data_of(key, chosen)
+        assert close(got_row[column], value), (key, got_row, value)
+
+    # no day chosen: the newest day; no city: the province's row
+    ((newest, province_units),) = marts(
+        superset,
+        "SELECT as_of_date, units_to_date FROM marts.insurance_progress "
+        "WHERE product_code = 'JSGA' AND area_level = 'province' "
+        "AND as_of_date = (SELECT max(as_of_date) FROM marts.insurance_progress)",
+    )
+    (got_row,) = data_of("prog_units", {"product_name": PRODUCT})
+    assert close(got_row["units_to_date_wan"], province_units / 1e4)
+    assert {r["as_of"] for r in data_of("prog_cities", {"product_name": PRODUCT})} == {
+        newest.isoformat()
+    }
+
+    # the line: the chosen city's days of the chosen day's year up to it, with last year's
+    want = [
+        (day, u / 1e4, None if ly is None else ly / 1e4)
+        for day, u, ly in marts(
+            superset,
+            "SELECT as_of_date, units_to_date, units_same_day_last_year "
+            "FROM marts.insurance_progress WHERE product_code = 'JSGA' AND city_code = ? "
+            "AND area_level = 'city' AND year = 2020 AND as_of_date <= ? ORDER BY 1",
+            [HECHI, DAY],
+        )
+    ]
+    got = sorted(
+        (
+            datetime.fromtimestamp(r["as_of_date"] / 1000, UTC).date(),
+            r["units_to_date_wan"],
+            r["units_same_day_last_year_wan"],
+        )
+        for r in data_of("prog_trend", chosen)
+    )
+    assert len(got) == len(want) == 244 and got[0][0] == date(2020, 1, 1)
+    for g, w in zip(got, want, strict=True):
+        assert g[0] == w[0] and close(g[1], w[1]) and close(g[2], w[2]), (g, w)
+    # no day, no city: the province's newest year, to its newest day
+    got = data_of("prog_trend", {"product_name": PRODUCT})
+    assert len(got) == (newest - date(newest.year, 1, 1)).days + 1
+    assert close(max(r["units_to_date_wan"] for r in got), province_units / 1e4)
+
+    # coverage: the yearly marts' rate of the chosen day's year, by city and by county
+    want = dict(
+        marts(
+            superset,
+            "SELECT city_name, coverage_rate FROM marts.insurance_city_year "
+            "WHERE year = 2020 AND product_code = 'JSGA'",
+        )
+    )
+    got = {r["city_name"]: r["coverage_rate"] for r in data_of("cov_cities", chosen)}
+    assert set(got) == set(want) and all(close(got[c], want[c]) for c in want)
+    want = dict(
+        marts(
+            superset,
+            "SELECT county_name, coverage_rate FROM marts.insurance_county_year "
+            "WHERE year = 2020 AND product_code = 'JSGA' AND city_code = ?",
+            [HECHI],
+        )
+    )
+    got = {r["area_name"]: r["coverage_rate"] for r in data_of("cov_counties", chosen)}
+    assert len(got) == 11 and set(got) == set(want)
+    assert all(close(got[c], want[c]) for c in want)
+    ((province_rate,),) = marts(
+        superset,
+        "SELECT coverage_rate FROM marts.insurance_area_year "
+        "WHERE year = 2020 AND product_code = 'JSGA' AND area_level = 'province'",
+    )
+    (got_row,) = data_of("prog_coverage", {"as_of": DAY, "product_name": PRODUCT})
+    assert close(got_row["coverage_rate"], province_rate)
 
 
 def test_every_chart_of_every_dashboard_answers(superset):
@@ -511,6 +645,97 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
         assert f"{units / 1e4:,.2f}" in page.inner_text("body")
         browser.close()
     assert errors == []
+
+
+def _chosen(board: spec.Dashboard, values: dict[str, str]) -> str:
+    """The query string that opens a dashboard with its native filters set, as a shared link
+    does (`native_filters`, rison)."""
+    state = ",".join(
+        f"{fid}:(id:{fid},extraFormData:(filters:!((col:{f.column},op:IN,val:!('{v}')))),"
+        f"filterState:(label:'{v}',value:!('{v}')),ownState:())"
+        for f in board.filters
+        if (v := values.get(f.column)) is not None
+        for fid in [bundle.filter_id(f)]
+    )
+    return f"?native_filters=({state})"
+
+
+def _open(page, superset: dict, board: spec.Dashboard, shot: str, query: str = "", trail=()):
+    """Open the dashboard, wait for every chart, screenshot it; the page's text."""
+    page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/{query}")
+    titles = (board.title, *(c.title for row in board.rows for c in row))
+    try:
+        text = _settle(page, sum(len(row) for row in board.rows), titles, trail=trail)
+    finally:
+        page.screenshot(path=str(ARTEFACTS / shot), full_page=True)
+    failed = page.query_selector_all(
+        ".dashboard-component-chart-holder [data-test='alert-error'], "
+        ".dashboard-component-chart-holder .ant-alert-error"
+    )
+    assert not failed, [f.inner_text()[:200] for f in failed]
+    return text
+
+
+def test_progress_reads_as_leadership_and_a_city_read_it_in_chromium(superset):
+    """进度 on the newsletters' day as leadership reads it (the province's figures and every
+    city's, in 万份 and percent with two decimals, in Chinese), and as 河池市's viewer on the
+    newest day: 河池市's rows only."""
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    board = next(d for d in spec.DASHBOARDS if d.slug == "progress")
+    ((units, yoy),) = marts(
+        superset,
+        "SELECT units_to_date, yoy_units_to_date FROM marts.insurance_progress "
+        "WHERE as_of_date = ? AND product_code = 'JSGA' AND area_level = 'province'",
+        [DAY],
+    )
+    rates = marts(
+        superset,
+        "SELECT city_name, completion_rate_to_date, ahead_of_schedule "
+        "FROM marts.insurance_progress WHERE as_of_date = ? AND product_code = 'JSGA' "
+        "AND area_level = 'city'",
+        [DAY],
+    )
+    others = [c.name for c in reference.cities() if c.code != HECHI]
+    refused: list[str] = []
+    with sync_playwright() as p:
+        browser, page = open_page(p)
+        page.on(
+            "response",
+            lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        leader = next(u for u in USERS if u.username == "leader")
+        log_in(page, superset["url"], leader.username, leader.password)
+        text = _open(
+            page, superset, board, f"progress_{DAY}.png", _chosen(board, {"as_of": DAY}), refused
+        )
+        # the day chosen, the province's units to date and every city's completion and lead
+        assert DAY in text and f"{units / 1e4:,.2f}" in text and f"{yoy / 1e4:+,.2f}" in text
+        for city, rate, ahead in rates:
+            assert f"{rate:.2%}" in text and f"{ahead * 100:+.2f}" in text, city
+        assert "Total" not in text and "NaN" not in text
+        browser.close()
+
+        browser, page = open_page(p)
+        page.on(
+            "response",
+            lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        hechi = next(u for u in USERS if u.username == "hechi")
+        log_in(page, superset["url"], hechi.username, hechi.password)
+        text = _open(page, superset, board, "progress_hechi.png", trail=refused)
+        browser.close()
+    ((units,),) = marts(
+        superset,
+        "SELECT units_to_date FROM marts.insurance_progress WHERE product_code = 'JSGA' "
+        "AND city_code = ? AND area_level = 'city' "
+        "AND as_of_date = (SELECT max(as_of_date) FROM marts.insurance_progress)",
+        [HECHI],
+    )
+    assert CITY in text and f"{units / 1e4:,.2f}" in text
+    assert [c for c in others if c in text] == []
+    assert not [r for r in refused if "/api/v1/chart/data" in r], refused
 
 
 def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):

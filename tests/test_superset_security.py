@@ -286,6 +286,72 @@ def test_the_dashboards_chart_data_works_for_readers_and_stays_filtered(superset
     assert len({row["city_name"] for row in r.json()["result"][0]["data"]}) > 1
 
 
+PROGRESS_TABLES = [
+    "insurance_progress_named",
+    "insurance_progress_trend",
+    "insurance_coverage_named",
+]
+
+
+def test_the_city_viewer_reads_only_their_rows_of_the_progress_tables(superset, as_):
+    """进度's tables (issue 21): each is row-level filtered for a city's viewer, 河池市's rows only
+    and the province's hidden (its city_code is NULL), while leadership reads them whole; the
+    截至 value the line's SQL reads (Jinja) stays a quoted literal, not SQL."""
+    ids = superset["ids"]
+    count = {"expressionType": "SIMPLE", "column": {"column_name": "year"}, "aggregate": "COUNT",
+             "label": "rows"}  # fmt: skip
+    for name in PROGRESS_TABLES:
+        assert name in CITY_DATASETS
+        qc = {
+            "datasource": {"id": ids["datasets"][name], "type": "table"},
+            "force": True,
+            "queries": [
+                {"columns": ["city_code", "area_level"], "metrics": [count], "orderby": [],
+                 "filters": [], "extras": {"where": "", "having": ""}, "row_limit": 10000}
+            ],
+            "result_format": "json",
+            "result_type": "full",
+        }  # fmt: skip
+        got = {}
+        for username in ("hechi", "leader"):
+            r = as_(username).post("/api/v1/chart/data", qc)
+            assert r.status_code == 200, (username, name, r.text[:300])
+            got[username] = {
+                (row["city_code"], row["area_level"]): row["rows"]
+                for row in r.json()["result"][0]["data"]
+            }
+        rows = {
+            (code, level): n
+            for code, level, n in marts(
+                superset,
+                f"SELECT city_code, area_level, count(*) FROM dashboards.{name} GROUP BY ALL",
+            )
+        }
+        assert (None, "province") in rows and len({code for code, _ in rows}) == 15, name
+        assert got["hechi"] == {k: n for k, n in rows.items() if k[0] == HECHI}, name
+        assert got["leader"] == rows, name
+
+    # the line reads the chosen day through where_in: 河池市's days of that year up to the day
+    hechi = as_("hechi")
+    trend = ids["charts"]["prog_trend"]
+
+    def line(day: str) -> requests.Response:
+        chosen = [{"col": "as_of", "op": "IN", "val": [day]}]
+        qc = _query_context(
+            hechi, trend, force=True, form_data={"extra_form_data": {"filters": chosen}}
+        )
+        qc["queries"][0]["filters"] = chosen
+        return hechi.post("/api/v1/chart/data", qc)
+
+    r = line("2020-08-31")
+    assert r.status_code == 200 and len(r.json()["result"][0]["data"]) == 244, r.text[:300]
+    # a value written to break out of the literal is a date DuckDB cannot read, never SQL
+    r = line("2020-08-31' AS DATE)) OR (1 = 1) OR (year = year(CAST('2020-08-31")
+    assert r.status_code != 200 or all(
+        res["error"] or not res["data"] for res in r.json()["result"]
+    ), r.text[:300]
+
+
 def test_a_dashboards_charts_answer_side_by_side(superset, as_):
     """A dashboard asks for its charts at once: connections open side by side share one DuckDB
     instance, which the first of them locks (each must still find it locked and answer)."""

@@ -44,16 +44,38 @@ HEADLINES = [  # (what, table, filter, column)
         "loss_ratio",
     ),
     (
-        "钦州市 2020 JSGA 保费收入 (元)",
-        "insurance_city_year",
-        {"year": "2020", "product_code": "JSGA", "city_name": "钦州市"},
-        "premium_yuan",
+        "全区 截至2020年8月31日 JSGA 承保份数",
+        "insurance_progress",
+        {"as_of_date": "2020-08-31", "product_code": "JSGA", "area_level": "province"},
+        "units_to_date",
     ),
     (
-        "浦北县 2020 JSGA 承保份数",
-        "insurance_county_year",
-        {"year": "2020", "product_code": "JSGA", "county_name": "浦北县"},
-        "units",
+        "钦州市 截至2020年8月31日 JSGA 保费收入 (元)",
+        "insurance_progress",
+        {
+            "as_of_date": "2020-08-31",
+            "product_code": "JSGA",
+            "city_name": "钦州市",
+            "area_level": "city",
+        },
+        "premium_to_date_yuan",
+    ),
+    (
+        "浦北县 截至2020年8月31日 JSGA 承保份数",
+        "insurance_progress",
+        {"as_of_date": "2020-08-31", "product_code": "JSGA", "county_name": "浦北县"},
+        "units_to_date",
+    ),
+    (
+        "梧州市 截至2022年4月30日 JSGA 完成率",
+        "insurance_progress",
+        {
+            "as_of_date": "2022-04-30",
+            "product_code": "JSGA",
+            "city_name": "梧州市",
+            "area_level": "city",
+        },
+        "completion_rate_to_date",
     ),
 ]
 
@@ -137,17 +159,40 @@ def _run_demo(workdir: Path, scale: str, serve: bool) -> int:
     print("\nheadline figures: published | truth")
     for what, table, where, column in HEADLINES:
         want = _lookup(truth, table, where, column)
-        if column in ("completion_rate", "loss_ratio") and want not in ("", "(none)"):
+        if column.startswith(("completion_rate", "loss_ratio")) and want not in ("", "(none)"):
             want = f"{float(want):.4f}"
         print(f"  {what}: {_published(warehouse, table, where, column)} | {want}")
     print(f"\nquality report (Great Expectations Data Docs): {docs_dir(warehouse) / 'index.html'}")
     if night.exit_code != 0:
         return night.exit_code
+    _bulletins(warehouse, workdir / "bulletins")
     users = _superset(workdir, warehouse)
     if not serve:
         print("\n--no-serve: Superset and Airflow not started (run `fpa demo` to start them)")
         return 0
     return _serve(workdir, inbox, warehouse, users)
+
+
+# the newsletters' days (examples/newsletters.md): what `fpa bulletin` writes in their place
+BULLETINS = [("2020-08-31", "450000"), ("2022-12-31", "451200")]
+
+
+def _bulletins(warehouse: Path, out: Path) -> None:
+    from datetime import date
+
+    from fpa import bulletin
+
+    print("\nthe 统计通报 of the newsletters' days (fpa bulletin):")
+    for day, area in BULLETINS:
+        try:
+            written = bulletin.write(warehouse, date.fromisoformat(day), area, out)
+        except bulletin.BulletinRefused as e:  # a sample without that year
+            print(f"  {day} {area}: {e}")
+            continue
+        names = ", ".join(p.name for p in written.paths)
+        print(
+            f"  {out}/: {names}" + (f" (no PDF: {written.pdf_error})" if written.pdf_error else "")
+        )
 
 
 def demo_users(home: Path) -> list:

@@ -325,6 +325,19 @@ def make_warehouse(path: Path) -> Path:
             f"INSERT INTO marts.insurance_county_year VALUES ({', '.join(['?'] * 16)})",
             county_year,
         )
+        # the dashboards' yearly table, whose population columns the bulletin reads: the
+        # cities' and counties' rows, and the province's (here every county is in the yearbook)
+        con.execute(
+            "CREATE TABLE marts.insurance_area_year AS "
+            "SELECT year, product_code, 'city' AS area_level, city_code AS area_code, "
+            "city_code, NULL::VARCHAR AS county_code, resident_population, population_year "
+            "FROM marts.insurance_city_year UNION ALL "
+            "SELECT year, product_code, 'county', county_code, city_code, county_code, "
+            "resident_population, population_year FROM marts.insurance_county_year UNION ALL "
+            "SELECT year, product_code, 'province', '450000', NULL, NULL, "
+            "sum(resident_population), min(population_year) FROM marts.insurance_city_year "
+            "GROUP BY year, product_code"
+        )
         _activities(con)
         _reporting(con, city_codes)
         _audit(con)

@@ -32,6 +32,7 @@ NONE = "—"  # a table cell without a value; a note under the table says why
 
 TABLES = (
     "insurance_progress",
+    "insurance_area_year",
     "insurance_city_year",
     "insurance_county_year",
     "activities_monthly",
@@ -163,31 +164,16 @@ def _own_row(con, as_of: date, product: str, area: Area) -> dict | None:
 
 
 def _populations(con, year: int, level: str) -> dict[str, tuple]:
-    """area code -> (resident_population, population_year) of the yearly mart's row for the
-    year, NULLs kept. The population is the area's, whatever the product: JSGA's row first."""
-    table, key = (
-        ("insurance_city_year", "city_code")
-        if level == "city"
-        else ("insurance_county_year", "county_code")
-    )
+    """area code (450000 for the province) -> (resident_population, population_year) of the
+    yearly mart's row, NULLs kept: the warehouse decides which yearbook a year uses and when a
+    city or the province has a population at all (every county of it in the yearbook). The
+    population is the area's, whatever the product: JSGA's row is read."""
     rows = con.execute(
-        f"SELECT {key}, resident_population, population_year FROM marts.{table} "
-        f"WHERE year = ? ORDER BY {key}, product_code != 'JSGA', product_code",
-        [year],
+        "SELECT area_code, resident_population, population_year FROM marts.insurance_area_year "
+        "WHERE year = ? AND area_level = ? AND product_code = ?",
+        [year, level, MAIN_PRODUCT],
     ).fetchall()
-    out: dict[str, tuple] = {}
-    for code, pop, pop_year in rows:
-        out.setdefault(code, (_exact(pop), pop_year))
-    return out
-
-
-def _province_population(cities: dict[str, tuple]) -> tuple | None:
-    """The province's population: the sum of its 14 cities', when every city has one (a part
-    of the province is no denominator for all of it)."""
-    found = [cities.get(c.code, (None, None)) for c in reference.cities()]
-    if any(pop is None for pop, _ in found):
-        return None
-    return sum(pop for pop, _ in found), min(y for _, y in found)
+    return {code: (_exact(pop), pop_year) for code, pop, pop_year in rows}
 
 
 # -- the document ----------------------------------------------------------------------------
@@ -236,7 +222,9 @@ def _children(con, as_of: date, area: Area) -> Children:
         level, key, name = "city", "city_code", "city_name"
         pops = cities
         expected = [(c.code, c.name) for c in reference.cities()]
-        own_pop = _province_population(cities)
+        own_pop = _populations(con, y, "province").get("450000")
+        if own_pop is not None and own_pop[0] is None:
+            own_pop = None
     else:
         level, key, name = "county", "county_code", "county_name"
         pops = _populations(con, y, "county")

@@ -79,8 +79,13 @@ def columns_of(ds: spec.Dataset, models: dict[str, dict]) -> list[tuple[str, str
 
 
 def metrics_of(ds: spec.Dataset, models: dict[str, dict]) -> list[dict]:
-    model = models.get(ds.mart, {})
-    return model.get("meta", {}).get("superset", {}).get("metrics", [])
+    """The mart's metrics, and a dashboards table's own after them (pickers of its columns)."""
+    names = [ds.mart] if ds.name == ds.mart else [ds.mart, ds.name]
+    return [
+        m
+        for name in names
+        for m in models.get(name, {}).get("meta", {}).get("superset", {}).get("metrics", [])
+    ]
 
 
 # --- YAML documents ---------------------------------------------------------------------------
@@ -241,6 +246,9 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "legendOrientation": "top",
             "legendType": "scroll",
             "rich_tooltip": True,
+            # the sum of different metrics (units and target, a rate and the time share) means
+            # nothing, and Superset labels it in English ("Total"): only a metric's series add up
+            "showTooltipTotal": len(c.metrics) == 1,
             "truncate_metric": True,
             "show_empty_columns": True,
             "comparison_type": "values",
@@ -253,13 +261,17 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "order_desc": True,
         }
         if _is_time(types[c.x]):
-            p["time_grain_sqla"] = "P1M" if types[c.x] == "DATE" else "P1D"
+            p["time_grain_sqla"] = c.grain or ("P1M" if types[c.x] == "DATE" else "P1D")
+        if c.grain == "P1D":
+            # a line of one year's days: the axis says month and day, a point its whole day
+            p |= {"x_axis_time_format": "%m-%d", "tooltipTimeFormat": "%Y-%m-%d"}
         if c.order_by:
             p |= {"x_axis_sort": c.order_by, "x_axis_sort_asc": False}
         else:
             p |= {"x_axis_sort_asc": True}
         if c.viz == "line":
-            p |= {"markerEnabled": True, "markerSize": 6, "seriesType": "line"}
+            # a point a day would draw a bead chain: a day's line has no markers
+            p |= {"markerEnabled": c.grain != "P1D", "markerSize": 6, "seriesType": "line"}
     elif c.viz == "pie":
         p |= {
             "groupby": list(c.groupby),
@@ -406,6 +418,11 @@ def all_charts() -> list[spec.Chart]:
     return [c for d in spec.DASHBOARDS for row in d.rows for c in row]
 
 
+def filter_id(f: spec.Filter) -> str:
+    """A native filter's id (a dashboard's URL sets its value by it: ?native_filters=…)."""
+    return f"NATIVE_FILTER-{uid('filter', f.dataset + f.column)[:8]}"
+
+
 def _filter(f: spec.Filter, ids: dict[str, int]) -> dict:
     default: dict[str, Any] = {"extraFormData": {}, "filterState": {}, "ownState": {}}
     if f.default is not None:
@@ -415,7 +432,7 @@ def _filter(f: spec.Filter, ids: dict[str, int]) -> dict:
             "ownState": {},
         }
     return {
-        "id": f"NATIVE_FILTER-{uid('filter', f.dataset + f.column)[:8]}",
+        "id": filter_id(f),
         "name": f.name,
         "filterType": "filter_select",
         "targets": [{"datasetUuid": uid("dataset", f.dataset), "column": {"name": f.column}}],
@@ -423,7 +440,7 @@ def _filter(f: spec.Filter, ids: dict[str, int]) -> dict:
             "enableEmptyFilter": f.required,
             "defaultToFirstItem": False,
             "multiSelect": False,
-            "searchAllOptions": False,
+            "searchAllOptions": f.search_all,
             "inverseSelection": False,
             "sortAscending": not f.newest_by_default,
         },
@@ -482,7 +499,7 @@ def dashboard_doc(d: spec.Dashboard) -> dict:
             "color_scheme": "supersetColors",
             "refresh_frequency": 0,
             "expanded_slices": {},
-            "label_colors": {},
+            "label_colors": dict(d.colors),
             "shared_label_colors": [],
             "map_label_colors": {},
             "timed_refresh_immune_slices": [],

@@ -25,6 +25,8 @@ CITY_DATASETS = [
     # 数据质量: their own reports, files, rows set aside and data issues
     "load_audit_nightly", "quarantine_named", "report_completeness_named", "data_issues_named",
     "reporting_rates_named",
+    # 进度: the province's rows have no city_code, so the filter hides them as on the marts
+    "insurance_progress_named", "insurance_progress_trend", "insurance_coverage_named",
 ]  # fmt: skip
 # The engineer has Gamma's permissions but these: no edits (Gamma can edit charts and dashboards
 # of their own), and, as no one but Admin, no tagging of any object (seen or not), no dropping of

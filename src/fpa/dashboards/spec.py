@@ -2,9 +2,10 @@
 
 `fpa superset bundle` turns this into the import bundle of YAML under superset/bundle/ (the
 reviewed, versioned artefact); `fpa superset sync` applies that bundle. Metrics are not defined
-here: each dataset takes the `meta.superset.metrics` of its dbt mart, so a KPI has one
-definition, in dbt. Datasets are tables: a mart, or (schema `dashboards`) a mart with the labels
-its dashboards filter by, built by dbt — no virtual dataset's SQL runs per request.
+here: each dataset takes the `meta.superset.metrics` of its dbt mart (and a dashboards table's
+own, pickers of its columns), so a KPI has one definition, in dbt. Datasets are tables: a mart,
+or (schema `dashboards`) a mart with the labels its dashboards filter by, built by dbt — no
+virtual dataset's SQL runs per request.
 """
 
 from dataclasses import dataclass, field
@@ -82,6 +83,24 @@ DATASETS = [
         "dashboards",
         description="质量闸门最近一次运行的每条检查",
     ),
+    Dataset(
+        "insurance_progress_named",
+        "insurance_progress",
+        "dashboards",
+        description="保险进度：截至某日，全区与各市，按险种（带截至日期与最新日期）",
+    ),
+    Dataset(
+        "insurance_progress_trend",
+        "insurance_progress",
+        "dashboards",
+        description="保险进度：按日，全区与各市，按险种（本年与上年同期的曲线）",
+    ),
+    Dataset(
+        "insurance_coverage_named",
+        "insurance_area_year",
+        "dashboards",
+        description="占常住人口比例：全区、各市、各县区，按年度、险种",
+    ),
 ]
 
 # --- charts -----------------------------------------------------------------------------------
@@ -95,7 +114,24 @@ ONE_AREA = (
 )
 
 
-NEWEST_UNLESS_CHOSEN = "{% if filter_values('year') %}TRUE{% else %}is_newest_year{% endif %}"
+def newest_unless_chosen(column: str, flag: str) -> str:
+    """The rows of the value chosen in the filter on `column`, else those `flag` marks newest."""
+    return f"{{% if filter_values('{column}') %}}TRUE{{% else %}}{flag}{{% endif %}}"
+
+# 进度's 截至 filter lists the days of insurance_progress_named (as_of, 'YYYY-MM-DD'). The tables
+# that lack that column keep every row (Superset skips a filter on a column a table does not
+# have) and read the chosen day here instead: the line its year up to the day, the yearly
+# coverage the day's year; the newest year when no day is chosen. where_in writes the value as
+# a quoted SQL literal (the dialect's escaping), never as text pasted into the SQL.
+_CHOSEN_DAY = "CAST({{ filter_values('as_of')|where_in }} AS DATE)"
+YEAR_TO_CHOSEN_DAY = (
+    f"{{% if filter_values('as_of') %}}year = year({_CHOSEN_DAY}) AND as_of_date <= {_CHOSEN_DAY}"
+    "{% else %}is_newest_year{% endif %}"
+)
+YEAR_OF_CHOSEN_DAY = (
+    f"{{% if filter_values('as_of') %}}year = year({_CHOSEN_DAY}){{% else %}}is_newest_year"
+    "{% endif %}"
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +153,7 @@ class Chart:
     row_limit: int = 10000
     description: str = ""
     bounds: tuple[float, float] = (0, 1)  # a heatmap's colour scale, low to high
+    grain: str | None = None  # a time axis' grain (P1D, P1M); default: a month for a DATE
 
 
 @dataclass(frozen=True)
@@ -125,9 +162,15 @@ class Filter:
     column: str
     dataset: str
     required: bool = False
-    # a year filter left empty means the newest year: each chart in its scope carries
-    # NEWEST_UNLESS_CHOSEN (Superset's "first item by default" is only applied on a click)
+    # a year (or day) filter left empty means the newest: each chart in its scope carries
+    # newest_unless_chosen(column, flag) (Superset's "first item by default" is only applied on
+    # a click)
     newest_by_default: bool = False
+    flag: str = "is_newest_year"  # the column flagging the newest rows
+    # charts in scope whose own filter reads the chosen value (Jinja), on a table without the
+    # filter's column: no newest flag is added to them
+    by_template: tuple[str, ...] = ()
+    search_all: bool = False  # more values than the list loads (days): search the table
     default: str | None = None
     excluded: tuple[str, ...] = ()  # chart keys it does not apply to
 
@@ -138,6 +181,7 @@ class Dashboard:
     title: str
     rows: list[list[Chart]]
     filters: list[Filter] = field(default_factory=list)
+    colors: dict[str, str] = field(default_factory=dict)  # a series' colour, by metric name
 
 
 def _charts_on(dataset: str):
@@ -354,13 +398,107 @@ OVERVIEW = Dashboard(
     ],
 )  # fmt: skip
 
-DASHBOARDS = [INSURANCE, ACTIVITIES, TRAINING, QUALITY, GATE, OVERVIEW]
+_prg = _charts_on("insurance_progress_named")
+_cov = _charts_on("insurance_coverage_named")
+
+
+def _and(*parts: str) -> str:
+    return " AND ".join(f"({p})" for p in parts)
+
+
+# 进度: the newsletters' progress during the year, as of a day (the newest unless one is chosen):
+# completion against the share of the year gone by (序时进度), city by city (the 红黑榜), units
+# against the same day last year, and coverage of the resident population.
+PROGRESS = Dashboard(
+    "progress",
+    "进度",
+    rows=[
+        [
+            _prg("prog_units", "累计承保份数", "big_number_total", ["units_to_date_wan"],
+                 where=ONE_AREA, unit="万份", width=4, height=35),
+            _prg("prog_yoy", "比上年同期增减", "big_number_total", ["yoy_units_to_date_wan"],
+                 where=ONE_AREA, unit="万份", width=4, height=35),
+            _cov("prog_coverage", "占常住人口比例", "big_number_total", ["coverage_rate"],
+                 where=_and(ONE_AREA, YEAR_OF_CHOSEN_DAY), unit="承保份数 / 常住人口（年度）",
+                 width=4, height=35),
+        ],
+        [
+            _prg("prog_completion", "任务完成率", "big_number_total", ["completion_rate_to_date"],
+                 where=ONE_AREA, unit="累计份数 / 指导性任务数（2024年起不再下达）", width=4,
+                 height=35),
+            _prg("prog_time_share", "序时进度", "big_number_total", ["time_share"],
+                 where=ONE_AREA, unit="已过天数 / 全年天数", width=4, height=35),
+            _prg("prog_ahead", "超（慢）序时进度", "big_number_total",
+                 ["ahead_of_schedule_points"], where=ONE_AREA,
+                 unit="个百分点（任务完成率 − 序时进度）", width=4, height=35),
+        ],
+        [
+            _prg("prog_ranking", "各市任务完成率与序时进度（红黑榜；2024年起不再下达任务）", "bar",
+                 ["completion_rate_to_date", "time_share"], x="city_name",
+                 # a year without targets (from 2024) ranks nobody: no bars, not 14 grey ones
+                 where="area_level = 'city' AND target_units IS NOT NULL",
+                 order_by="completion_rate_to_date", width=12, height=60,
+                 description="红：任务完成率（累计承保份数 / 指导性任务数）；灰：序时进度"
+                             "（已过天数 / 全年天数）。2024年起不再下达指导性任务数，"
+                             "这些年度没有任务完成率。"),
+        ],
+        [
+            # the ranking every year has, with or without targets
+            _prg("prog_units_by_city", "各市累计承保份数与上年同期（万份）", "bar",
+                 ["units_to_date_wan", "units_same_day_last_year_wan"], x="city_name",
+                 where="area_level = 'city'", order_by="units_to_date_wan", width=12,
+                 height=55),
+        ],
+        [
+            _prg("prog_cities", "各市进度（按任务完成率排序）", "table",
+                 ["completion_rate_to_date", "time_share", "ahead_of_schedule_points",
+                  "units_to_date_wan", "units_same_day_last_year_wan", "yoy_units_to_date_wan"],
+                 groupby=("as_of", "city_name"), where="area_level = 'city'",
+                 order_by="completion_rate_to_date", width=12, height=65),
+        ],
+        [
+            Chart("prog_trend", "累计承保份数：本年与上年同期（万份，按日）",
+                  "insurance_progress_trend", "line",
+                  ("units_to_date_wan", "units_same_day_last_year_wan"), x="as_of_date",
+                  grain="P1D", where=_and(ONE_AREA, YEAR_TO_CHOSEN_DAY), width=12, height=60),
+        ],
+        [
+            _cov("cov_cities", "各市承保份数占常住人口比例（年度）", "bar", ["coverage_rate"],
+                 x="city_name", where=_and("area_level = 'city'", YEAR_OF_CHOSEN_DAY),
+                 order_by="coverage_rate", width=12, height=50),
+        ],
+        [
+            _cov("cov_counties", "各县区承保份数占常住人口比例（年度）", "table",
+                 ["coverage_rate", "units_wan", "resident_population_wan"],
+                 groupby=("city_name", "area_name"),
+                 where=_and("area_level = 'county'", YEAR_OF_CHOSEN_DAY),
+                 order_by="coverage_rate", width=12, height=70),
+        ],
+    ],
+    # red: completion and this year; grey: the share of the year gone by and last year (a
+    # series is named by its metric)
+    colors={"completion_rate_to_date": "#c8102e", "time_share": "#8c8c8c",
+            "units_to_date_wan": "#c8102e", "units_same_day_last_year_wan": "#8c8c8c",
+            "coverage_rate": "#c8102e"},
+    filters=[
+        Filter("截至", "as_of", "insurance_progress_named", newest_by_default=True,
+               flag="is_newest_day", search_all=True,
+               by_template=("prog_coverage", "prog_trend", "cov_cities", "cov_counties")),
+        Filter("险种", "product_name", "insurance_progress_named", required=True,
+               default="计生家庭关爱保险"),
+        Filter("市", "city_name", "insurance_progress_named",
+               excluded=("prog_ranking", "prog_cities", "cov_cities")),
+    ],
+)  # fmt: skip
+
+DASHBOARDS = [INSURANCE, ACTIVITIES, TRAINING, QUALITY, GATE, OVERVIEW, PROGRESS]
 
 
 def where_of(chart: Chart) -> str:
-    """The chart's own filter, and the newest year where a year filter left empty means so."""
+    """The chart's own filter, and the newest year (or day) where a filter left empty means so."""
     board = next(d for d in DASHBOARDS for row in d.rows if chart in row)
     parts = [chart.where] if chart.where else []
-    if any(f.newest_by_default and chart.key not in f.excluded for f in board.filters):
-        parts.append(NEWEST_UNLESS_CHOSEN)
+    for f in board.filters:
+        if f.newest_by_default and chart.key not in (*f.excluded, *f.by_template):
+            parts.append(newest_unless_chosen(f.column, f.flag))
     return " AND ".join(f"({p})" if len(parts) > 1 else p for p in parts)

@@ -17,7 +17,7 @@ def arrival(day: date, hour: int = 1, minute: int = 30) -> datetime:
 class Fate:
     """One delivered file and its expected fate (the truth's files.csv and load_audit)."""
 
-    source: str  # insurer_policy | insurer_claim | report | target
+    source: str  # insurer_policy | insurer_claim | report | target | population
     path: str  # relative to the inbox, with forward slashes
     received_at: datetime  # the file's arrival (its mtime)
     status: str  # loaded | rejected | duplicate | superseded | waiting (no .ok yet)
@@ -27,7 +27,7 @@ class Fate:
     rows_in_file: int = 0  # data rows, whatever the fate
     rows_quarantined: int = 0
     city_code: str = ""  # reports and targets
-    period: str = ""  # reports: YYYY-MM; targets: YYYY; insurer: YYYY-MM-DD
+    period: str = ""  # reports: YYYY-MM; targets, population: YYYY; insurer: YYYY-MM-DD
     same_as: str = ""  # duplicate: the file first received with this content
     encoding: str = ""  # insurer CSVs: gb18030, or utf-8 where planted
 

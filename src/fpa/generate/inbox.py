@@ -1,4 +1,5 @@
-"""`fpa generate`: one call writes an inbox (insurer/, reports/, targets/) and its truth."""
+"""`fpa generate`: one call writes an inbox (insurer/, reports/, targets/, population/) and its
+truth."""
 
 import shutil
 import sys
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fpa.generate import insurer, reports, truth
+from fpa.generate import insurer, population, reports, truth
 from fpa.generate.delivery import Deliveries
 from fpa.generate.plan import build_plan, load_toml
 
-SOURCES = ("insurer", "reports", "targets")
+SOURCES = ("insurer", "reports", "targets", "population")
 
 
 def default_truth_dir(out: Path) -> Path:
@@ -92,6 +93,7 @@ def generate(
         say,
     )
     reports.write_targets(d, plan, clean)
+    pops = population.write(d, plan, clean)
     say(f"{sum(f.source == 'report' for f in d.fates)} report workbooks written")
     model = insurer.InsurerModel(pol, prow, cl, crow)
     summary = truth.write(
@@ -100,6 +102,7 @@ def generate(
         model,
         counted,
         d,
+        pops,
         {
             "seed": seed,
             "scale": scale,

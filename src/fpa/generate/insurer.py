@@ -14,7 +14,7 @@ import pandas as pd
 from fpa import reference
 from fpa.generate import people
 from fpa.generate.delivery import Deliveries, Fate, QuarantinedRow, arrival
-from fpa.generate.plan import PRODUCTS, Plan, rng_for
+from fpa.generate.plan import PRODUCTS, Plan, rng_for, sales_weights
 from fpa.generate.render import render
 from fpa.generate.text import fmt_cents
 from fpa.quarantine import DESCRIPTIONS, Reason
@@ -24,7 +24,6 @@ from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS
 POLICY_HEADER, CLAIM_HEADER = POLICY_COLUMNS, CLAIM_COLUMNS
 CAUSES = np.array(["意外伤害", "疾病身故", "意外医疗", "住院津贴", "其他"])
 CAUSE_P = [0.25, 0.08, 0.37, 0.25, 0.05]
-MONTH_WEIGHT = np.array([16, 12, 14, 10, 8, 7, 6, 6, 6, 5, 5, 5], dtype=float)  # sales campaigns
 
 # what a policy row is, in the model
 COUNTED, CANCELLED, BAD_ID, MIXUP = 0, 1, 2, 3
@@ -55,12 +54,10 @@ def _frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
     )
 
 
-def _days(y: int, start: np.datetime64, end: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-    days = np.arange(
-        max(np.datetime64(f"{y}-01-01"), start), min(np.datetime64(f"{y}-12-31"), end) + ONE_DAY
-    )
-    month = days.astype("datetime64[M]").astype(np.int64) % 12
-    w = MONTH_WEIGHT[month]
+def _days(first: np.datetime64, last: np.datetime64, start, end) -> tuple[np.ndarray, np.ndarray]:
+    """The days of a stretch inside the range, and the season's weight of each (sales)."""
+    days = np.arange(max(first, start), min(last, end) + ONE_DAY)
+    w = sales_weights(days)
     return days, w / w.sum()
 
 
@@ -95,11 +92,19 @@ def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.Dat
     parts = []
     biggest = [(0, int(np.argmax(plan.units[yi, 0]))) for yi in range(len(plan.years))]
     for yi, y in enumerate(plan.years):
-        days, w = _days(y, start, end)
+        bounds, stretch_units, _, _ = plan.segments(yi)
+        stretches = [_days(first, last, start, end) for first, last in bounds]
+        days, w = _days(np.datetime64(f"{y}-01-01"), np.datetime64(f"{y}-12-31"), start, end)
         for pi in range(len(PRODUCTS)):
             for ki in range(len(plan.counties)):
                 r = rng_for(plan.seed, "policies", y, pi, ki)
-                u = _units_per_policy(int(plan.units[yi, pi, ki]), vol["units_per_policy"], r)
+                # each stretch of the year (up to an anchored day, after it) its own units, so
+                # that what the plan has by that day is exactly what is written by then
+                us = [
+                    _units_per_policy(int(stretch_units[s, pi, ki]), vol["units_per_policy"], r)
+                    for s in range(len(bounds))
+                ]
+                u = np.concatenate(us)
                 n = len(u)
                 n_x = int(round(n * chg["cancel_rate"]))
                 n_bad = 0 if clean else int(r.binomial(n, dev["bad_id_rate"]))
@@ -123,7 +128,13 @@ def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.Dat
                             "product": pi,
                             "county": ki,
                             "kind": kind,
-                            "written": r.choice(days, size=total, p=w),
+                            "written": np.concatenate(
+                                [
+                                    r.choice(d, size=len(x), p=p)
+                                    for (d, p), x in zip(stretches, us, strict=True)
+                                ]
+                                + [r.choice(days, size=total - n, p=w)]  # planted: any day
+                            ),
                             "units": units,
                             "price_cents": int(plan.price_cents[yi, pi, ki]),
                             "person": person,
@@ -204,9 +215,9 @@ def realise_claims(
     phantom_seq = 0
     biggest = [(0, int(np.argmax(plan.claims_n[yi, 0]))) for yi in range(len(plan.years))]
     for yi, y in enumerate(plan.years):
-        days = np.arange(
-            max(np.datetime64(f"{y}-01-01"), start), min(np.datetime64(f"{y}-12-31"), end) + ONE_DAY
-        )
+        bounds, _, stretch_n, stretch_cents = plan.segments(yi)
+        stretches = [_days(first, last, start, end)[0] for first, last in bounds]
+        days = np.concatenate(stretches)
         for pi in range(len(PRODUCTS)):
             for ki in range(len(plan.counties)):
                 n = int(plan.claims_n[yi, pi, ki])
@@ -224,7 +235,13 @@ def realise_claims(
                     ["settled", "refused", "open", "bad_id", "above_ceiling"],
                     [n, n_ref, n_open, n_bad, n_ceil],
                 )
-                settle = r.choice(days, size=total)
+                # settled claims: each stretch of the year (up to an anchored day, after it) its
+                # own number and money, settled (结案日期) inside it; the others on any day
+                ns = stretch_n[:, pi, ki]
+                settle = np.concatenate(
+                    [r.choice(d, size=int(x)) for d, x in zip(stretches, ns, strict=True) if x]
+                    + [r.choice(days, size=total - n)]
+                )
                 report = settle - r.integers(3, 41, total).astype("timedelta64[D]")
                 is_open = kind == "open"
                 report[is_open] = end - r.integers(0, 60, int(is_open.sum())).astype(
@@ -232,7 +249,14 @@ def realise_claims(
                 )
                 event = report - r.integers(0, 11, total).astype("timedelta64[D]")
                 amount = np.zeros(total, dtype=np.int64)
-                amount[:n] = _amounts(int(plan.claims_cents[yi, pi, ki]), n, ceilings[pi], r)
+                amount[:n] = np.concatenate(
+                    [np.zeros(0, dtype=np.int64)]
+                    + [
+                        _amounts(int(c), int(x), ceilings[pi], r)
+                        for c, x in zip(stretch_cents[:, pi, ki], ns, strict=True)
+                        if x
+                    ]
+                )
                 if n_bad:
                     amount[kind == "bad_id"] = r.integers(200_00, 2000_00, n_bad)
                 if n_ceil:

@@ -33,7 +33,9 @@ def _ratio(num, den) -> list[str]:
     return ["" if d == 0 else repr(float(n) / float(d)) for n, d in zip(num, den, strict=True)]
 
 
-def insurance(plan: Plan, m: InsurerModel) -> tuple[pd.DataFrame, pd.DataFrame]:
+def insurance(
+    plan: Plan, m: InsurerModel, pops: dict[int, np.ndarray]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     pol, rows, cl = m.policies, m.policy_rows, m.claims
     counted = pol[(pol["kind"] == COUNTED) & (pol["change"] != CANCEL)]
     grid = pd.MultiIndex.from_product(
@@ -86,7 +88,36 @@ def insurance(plan: Plan, m: InsurerModel) -> tuple[pd.DataFrame, pd.DataFrame]:
     city["yoy_units"] = [
         None if pd.isna(p) else int(u - p) for u, p in zip(city["units"], prev, strict=True)
     ]
+    _population_columns(out, city, pops)
     return _insurance_frames(out, city)
+
+
+def population_year(pops: dict[int, np.ndarray], y: int) -> int | None:
+    """KPIS.md: the year's population, else the latest earlier year's (None: there is none)."""
+    return max((p for p in pops if p <= y), default=None)
+
+
+def _population_columns(county: pd.DataFrame, city: pd.DataFrame, pops: dict) -> None:
+    """resident_population, population_year, coverage_rate (units / population); empty where
+    no yearbook of the year or before it has arrived."""
+    counties = reference.counties()
+    city_codes = [c.code for c in reference.cities()]
+    city_of = np.array([city_codes.index(c.city_code) for c in counties])
+    by_city = {
+        y: np.bincount(city_of, weights=p, minlength=len(city_codes)) for y, p in pops.items()
+    }
+    for df, lookup in (
+        (county, lambda py, key: int(pops[py][key])),
+        (city, lambda py, key: int(by_city[py][city_codes.index(key)])),
+    ):
+        keys = df["county"] if df is county else df["city_code"]
+        years = [population_year(pops, int(y)) for y in df["year"]]
+        people = [None if py is None else lookup(py, k) for py, k in zip(years, keys, strict=True)]
+        df["resident_population"] = ["" if p is None else p for p in people]
+        df["population_year"] = ["" if py is None else py for py in years]
+        df["coverage_rate"] = [
+            "" if p is None else repr(u / p) for u, p in zip(df["units"], people, strict=True)
+        ]
 
 
 def _check_against_plan(plan: Plan, out: pd.DataFrame) -> None:
@@ -134,9 +165,227 @@ def _insurance_frames(county: pd.DataFrame, city: pd.DataFrame):
         "claims_paid_yuan",
         "loss_ratio",
     ]
+    population = ["resident_population", "population_year", "coverage_rate"]
     return (
-        county[base + ["county_code", "county_name"] + kpis],
-        city[base + kpis + ["target_units", "completion_rate", "yoy_units"]],
+        county[base + ["county_code", "county_name"] + kpis + population],
+        city[base + kpis + ["target_units", "completion_rate", "yoy_units"] + population],
+    )
+
+
+PROGRESS_COLUMNS = [
+    "as_of_date",
+    "year",
+    "product_code",
+    "area_level",
+    "city_code",
+    "city_name",
+    "county_code",
+    "county_name",
+    "policies_to_date",
+    "units_to_date",
+    "premium_to_date_yuan",
+    "insured_persons_to_date",
+    "claims_settled_to_date",
+    "claims_paid_to_date_yuan",
+    "loss_ratio_to_date",
+    "target_units",
+    "completion_rate_to_date",
+    "time_share",
+    "ahead_of_schedule",
+    "units_same_day_last_year",
+    "yoy_units_to_date",
+]
+_TO_DATE = ("policies", "units", "premium", "persons", "claims", "paid")
+
+
+def progress_days(plan: Plan, y: int) -> list[date]:
+    """The days of year y the truth holds progress for: 1 January, the 15th and the last day of
+    every month (31 December among them), 29 February where there is one, the anchored days."""
+    days = {date(y, 1, 1)} | set(plan.cut_days.get(y, []))
+    for month in range(1, 13):
+        first = date(y, month, 1)
+        days |= {first.replace(day=15), (first + timedelta(days=32)).replace(day=1) - timedelta(1)}
+    if y % 4 == 0 and (y % 100 or y % 400 == 0):
+        days.add(date(y, 2, 29))
+    return sorted(days)
+
+
+def _daily(plan: Plan, m: InsurerModel) -> dict[str, np.ndarray]:
+    """Each to-date KPI by [year, product, county, day of year], cumulative from 1 January:
+    policies by 投保日期 with their current status, claims by 结案日期 (KPIS.md, "to date").
+    Plain arrays: a province year is millions of policies, and a filtered frame copies them."""
+    ny, npr, nk = len(plan.years), len(PRODUCTS), len(plan.counties)
+    size = ny * npr * nk * 366
+
+    def at(frame: pd.DataFrame, day: str) -> np.ndarray:
+        """Each row's (year, product, county) cell times 366 plus its day of the year."""
+        y = frame["year"].to_numpy().astype(np.int64)
+        cell = ((y - plan.years[0]) * npr + frame["product"].to_numpy()) * nk + frame["county"]
+        jan1 = (y - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+        doy = (frame[day].to_numpy().astype("datetime64[D]") - jan1).astype(np.int64)
+        return cell.to_numpy().astype(np.int64) * 366 + doy
+
+    def cumulative(index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        # money in cents as float64 weights: exact, the sums stay far below 2^53
+        out = np.bincount(index, weights=weights, minlength=size)
+        return np.cumsum(np.rint(out).astype(np.int64).reshape(ny, npr, nk, 366), axis=3)
+
+    pol, cl = m.policies, m.claims
+    written = at(pol, "written")
+    counted = (pol["kind"].to_numpy() == COUNTED) & (pol["change"].to_numpy() != CANCEL)
+    # a person counts from the first of their policies of the year, in the county (IDs are
+    # county + person key): sort (cell, person, day) and keep the first of each (cell, person)
+    person = pol["person"].to_numpy()[counted].astype(np.int64)
+    key = np.sort(((written[counted] // 366) << 25 | person) * 366 + written[counted] % 366)
+    who = key // 366
+    first = np.concatenate([[True], who[1:] != who[:-1]])
+    # premium: every row of the policies written in the year, cancelled ones included
+    rows = m.policy_rows
+    ok = rows["kind"].isin([COUNTED, CANCELLED]).to_numpy()
+    settled = cl[cl["kind"] == "settled"]
+    claim_at = at(settled, "settle")
+    return {
+        "policies": cumulative(written[counted]),
+        "units": cumulative(written[counted], pol["units"].to_numpy()[counted].astype(float)),
+        "premium": cumulative(
+            written[rows["policy"].to_numpy()[ok]], rows["premium"].to_numpy()[ok].astype(float)
+        ),
+        "persons": cumulative((who[first] >> 25) * 366 + key[first] % 366),
+        "claims": cumulative(claim_at),
+        "paid": cumulative(claim_at, settled["amount"].to_numpy().astype(float)),
+    }
+
+
+def _check_progress_against_plan(plan: Plan, daily: dict) -> None:
+    """On every anchored day the realisation holds exactly the plan's figures to date."""
+    for y, days in plan.cut_days.items():
+        yi = plan.years.index(y)
+        for d in days:
+            doy = (d - date(y, 1, 1)).days
+            for col, table in (
+                ("units", "units"),
+                ("claims", "claims_n"),
+                ("paid", "claims_cents"),
+            ):
+                got = daily[col][yi, :, :, doy]
+                if (got != plan.to_date(table, y, d)).any():
+                    raise AssertionError(f"generator: realised {col} to {d} differs from the plan")
+            want = plan.to_date("units", y, d) * plan.price_cents[yi]
+            if (daily["premium"][yi, :, :, doy] != want).any():
+                raise AssertionError(f"generator: realised premium to {d} differs from the plan")
+
+
+def insurance_progress(plan: Plan, m: InsurerModel) -> pd.DataFrame:
+    """WAREHOUSE.md marts.insurance_progress on progress_days(): product × area (province, its
+    cities, their counties). The province's target is the sum of its cities'; a county has none;
+    the same day last year is 28 February for 29 February, none in the range's first year."""
+    daily = _daily(plan, m)
+    _check_progress_against_plan(plan, daily)
+    counties = reference.counties()
+    cities = reference.cities()
+    city_of = np.array([[c.code for c in cities].index(k.city_code) for k in counties])
+    member = np.zeros((len(counties), len(cities)), dtype=np.int64)
+    member[np.arange(len(counties)), city_of] = 1
+    npr = len(PRODUCTS)
+    # the rows of one day: province, cities, counties, for each product
+    level = ["province"] + ["city"] * len(cities) + ["county"] * len(counties)
+    city_code = [""] + [c.code for c in cities] + [k.city_code for k in counties]
+    city_name = [""] + [c.name for c in cities] + [k.city_name for k in counties]
+    county_code = [""] * (1 + len(cities)) + [k.code for k in counties]
+    county_name = [""] * (1 + len(cities)) + [k.name for k in counties]
+    n_area = len(level)
+
+    def areas(v: np.ndarray) -> np.ndarray:  # [product, county] -> [product, area]
+        return np.concatenate([v.sum(axis=1, keepdims=True), v @ member, v], axis=1)
+
+    parts = []
+    for yi, y in enumerate(plan.years):
+        days_in_year = (date(y + 1, 1, 1) - date(y, 1, 1)).days
+        city_targets = [plan.targets.get((y, c.code)) for c in cities]
+        has_target = all(t is not None for t in city_targets)
+        target = np.full((npr, n_area), np.nan)
+        if has_target:
+            target[0, 0] = sum(city_targets)
+            target[0, 1 : 1 + len(cities)] = city_targets
+        for d in progress_days(plan, y):
+            doy = (d - date(y, 1, 1)).days
+            v = {k: areas(daily[k][yi, :, :, doy]) for k in _TO_DATE}
+            last = None
+            if yi > 0:
+                before = d.replace(year=y - 1, day=min(d.day, 28 if d.month == 2 else 31))
+                last = areas(daily["units"][yi - 1, :, :, (before - date(y - 1, 1, 1)).days])
+            share = (doy + 1) / days_in_year
+            completion = v["units"] / target
+            parts.append(
+                {
+                    "as_of_date": np.full((npr, n_area), d.isoformat()),
+                    "product": np.repeat(np.arange(npr)[:, None], n_area, axis=1),
+                    "area": np.repeat(np.arange(n_area)[None, :], npr, axis=0),
+                    **v,
+                    "year": np.full((npr, n_area), y),
+                    "target": target,
+                    "completion": completion,
+                    "share": np.full((npr, n_area), share),
+                    "last": np.full((npr, n_area), -1) if last is None else last,
+                }
+            )
+    t = pd.DataFrame({k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]})
+    area = t["area"].to_numpy()
+    no_target = np.isnan(t["target"].to_numpy())
+    no_last = t["last"].to_numpy() < 0
+    out = pd.DataFrame(
+        {
+            "as_of_date": t["as_of_date"],
+            "year": t["year"],
+            "product_code": np.array(PRODUCTS)[t["product"].to_numpy()],
+            "area_level": np.array(level)[area],
+            "city_code": np.array(city_code)[area],
+            "city_name": np.array(city_name)[area],
+            "county_code": np.array(county_code)[area],
+            "county_name": np.array(county_name)[area],
+            "policies_to_date": t["policies"],
+            "units_to_date": t["units"],
+            "premium_to_date_yuan": _money(t["premium"]),
+            "insured_persons_to_date": t["persons"],
+            "claims_settled_to_date": t["claims"],
+            "claims_paid_to_date_yuan": _money(t["paid"]),
+            "loss_ratio_to_date": _ratio(t["paid"], t["premium"]),
+            "target_units": np.where(
+                no_target, "", t["target"].fillna(0).astype(np.int64).astype(str)
+            ),
+            "completion_rate_to_date": [
+                "" if nt else repr(float(c))
+                for nt, c in zip(no_target, t["completion"], strict=True)
+            ],
+            "time_share": [repr(float(x)) for x in t["share"]],
+            "ahead_of_schedule": [
+                "" if nt else repr(float(c) - float(x))
+                for nt, c, x in zip(no_target, t["completion"], t["share"], strict=True)
+            ],
+            "units_same_day_last_year": np.where(no_last, "", t["last"].astype(str)),
+            "yoy_units_to_date": np.where(no_last, "", (t["units"] - t["last"]).astype(str)),
+        }
+    )
+    return out[PROGRESS_COLUMNS]
+
+
+def population_table(pops: dict[int, np.ndarray]) -> pd.DataFrame:
+    """Each delivered yearbook's figure per county, in persons, as the warehouse loads it."""
+    counties = reference.counties()
+    return pd.DataFrame(
+        [
+            (y, c.city_code, c.city_name, c.code, c.name, int(p[k]))
+            for y, p in sorted(pops.items())
+            for k, c in enumerate(counties)
+        ],
+        columns=[
+            "year",
+            "city_code",
+            "city_name",
+            "county_code",
+            "county_name",
+            "resident_population",
+        ],
     )
 
 
@@ -548,14 +797,17 @@ def write(
     m: InsurerModel,
     counted: list[Report],
     d: Deliveries,
+    pops: dict[int, np.ndarray],
     summary: dict,
 ) -> dict:
     truth_dir.mkdir(parents=True, exist_ok=True)
-    county, city = insurance(plan, m)
+    county, city = insurance(plan, m, pops)
     acts, trains = reports(counted)
     tables = {
         "insurance_county_year": county,
         "insurance_city_year": city,
+        "insurance_progress": insurance_progress(plan, m),
+        "population": population_table(pops),
         "activities_monthly": acts,
         "training_monthly": trains,
         "report_completeness": completeness(plan, d),
