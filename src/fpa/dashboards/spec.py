@@ -118,6 +118,7 @@ def newest_unless_chosen(column: str, flag: str) -> str:
     """The rows of the value chosen in the filter on `column`, else those `flag` marks newest."""
     return f"{{% if filter_values('{column}') %}}TRUE{{% else %}}{flag}{{% endif %}}"
 
+
 # 进度's 截至 filter lists the days of insurance_progress_named (as_of, 'YYYY-MM-DD'). The tables
 # that lack that column keep every row (Superset skips a filter on a column a table does not
 # have) and read the chosen day here instead: the line its year up to the day, the yearly
