@@ -166,6 +166,13 @@ def test_the_province_and_its_cities(province):
         "从县级来看，投保份数超过5万份的有：浦北县（205029份）、灵山县（166915份）、桂平市"
         "（81334份）、西乡塘区（65951份）、金城江区（52000份）。" in text
     )
+    # the three products together, as the newsletters' 系列保险 sentence: 3214179 + 52000 +
+    # 3000 units, 160709050 + 1040000 + 1200000 元, 163105 + 1040 + 60 claims, 73579008 +
+    # 346666 + 400000 元 paid (74325674 / 162949050 = 45.61 %)
+    assert (
+        "计生家庭系列保险合计：截至2022年12月31日，全区共承保326.92万份，保费收入1.63亿元；"
+        "理赔164205件，理赔金额7432.57万元，综合赔付率45.61%。" in text
+    )
     rows = [line for line in text.splitlines() if re.match(r"\| \d+ \| ", line)]
     assert len(rows) == 14  # every city, by completion
     assert rows[0].startswith("| 1 | 钦州市 | 44.64万份 | 25.00万份 | 178.57% |")

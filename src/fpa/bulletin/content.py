@@ -370,6 +370,24 @@ def _other_products(doc: Document, con, as_of: date, area: Area) -> None:
             f"{fig.money(row['claims_paid_to_date_yuan'])}，{loss_text}。"
             + _yoy_sentence(row, last, last_day)
         )
+    _series_total(doc, con, as_of, area)
+
+
+def _series_total(doc: Document, con, as_of: date, area: Area) -> None:
+    """The newsletters' 计生家庭系列保险 sentence: the three products together, their additive
+    figures summed (persons are not: one person may hold two products)."""
+    rows = [r for p in reference.products() if (r := _own_row(con, as_of, p.code, area))]
+    if not rows:
+        return
+    total = {k: sum(_exact(r[k]) for r in rows) for k in FIGURES}
+    loss = fig.ratio(total["claims_paid_to_date_yuan"], total["premium_to_date_yuan"])
+    loss_text = f"综合赔付率{fig.percent(loss)}" if loss is not None else "保费收入为0，无赔付率"
+    doc.paragraph(
+        f"计生家庭系列保险合计：截至{fig.day(as_of)}，{area.whole}共承保"
+        f"{fig.wan_units(total['units_to_date'])}，保费收入{fig.money(total['premium_to_date_yuan'])}；"
+        f"理赔{fig.count(int(total['claims_settled_to_date']))}件，理赔金额"
+        f"{fig.money(total['claims_paid_to_date_yuan'])}，{loss_text}。"
+    )
 
 
 def _names(items) -> str:
