@@ -35,6 +35,7 @@ from jinja2 import BytecodeCache
 from fpa import reference, warm
 from fpa.clock import CST
 from fpa.paths import PROJECT_ROOT, tighten, write_private
+from fpa.settings import service_levels
 from fpa.state import StatePaths
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -62,17 +63,25 @@ ROW_KEYS = (
 ENTRY_FIELDS = ("suite", "expectation", "who", "why", "until")
 
 
-RESULTS_DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    run_id VARCHAR NOT NULL,
-    run_at TIMESTAMPTZ NOT NULL,
-    suite VARCHAR NOT NULL,
-    expectation VARCHAR NOT NULL,
-    severity VARCHAR NOT NULL,     -- blocking | warning
-    success BOOLEAN NOT NULL,
-    observed VARCHAR               -- what was seen: a value, or the rows at fault
+# audit.quality_results and its copy marts.quality_results, which no dbt model describes: their
+# columns, types and the labels the dashboards show (fpa.dashboards.bundle reads them here)
+RESULT_COLUMNS = (
+    ("run_id", "VARCHAR", "运行编号"),
+    ("run_at", "TIMESTAMP WITH TIME ZONE", "运行时间"),
+    ("suite", "VARCHAR", "检查集"),
+    ("expectation", "VARCHAR", "检查项"),
+    ("severity", "VARCHAR", "级别"),  # blocking | warning
+    ("success", "BOOLEAN", "通过"),
+    ("observed", "VARCHAR", "观察值"),  # what was seen: a value, or the rows at fault (or NULL)
 )
-"""
+RESULTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {table} ("
+    + ", ".join(
+        f"{name} {kind}" + ("" if name == "observed" else " NOT NULL")
+        for name, kind, _ in RESULT_COLUMNS
+    )
+    + ")"
+)
 
 
 @dataclass
@@ -201,10 +210,15 @@ class GateResult:
 
 
 def thresholds(path: Path = SUITES_FILE) -> dict[str, str]:
-    """The gate's thresholds (service levels of the feeds included: the freshness alert reads
-    them too)."""
+    """The gate's thresholds: the suites' own, and the feeds' service levels (fpa.settings, which
+    dbt and the freshness alert read too)."""
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return {k: str(v) for k, v in config.get("thresholds", {}).items()}
+    own = {k: str(v) for k, v in config.get("thresholds", {}).items()}
+    shared = {k: str(v) for k, v in service_levels().items()}
+    twice = sorted(own.keys() & shared.keys())
+    if twice:
+        raise ValueError(f"{path}: {', '.join(twice)} is a service level (dbt_project.yml's vars)")
+    return own | shared
 
 
 def load_suites(path: Path = SUITES_FILE) -> dict:
@@ -216,9 +230,10 @@ def load_suites(path: Path = SUITES_FILE) -> dict:
                 raise ValueError(
                     f"{path}: {suite_name}.{e.get('name')}: severity must be one of {SEVERITIES}"
                 )
-            if "unexpected_rows" in e:
-                # a threshold missing from the config is an error, not an empty string
-                e["unexpected_rows"] = Template(e["unexpected_rows"]).substitute(limits)
+            for key in ("unexpected_rows", "description"):
+                if key in e:
+                    # a threshold missing from the config is an error, not an empty string
+                    e[key] = Template(e[key]).substitute(limits)
     return config["suites"]
 
 
@@ -251,6 +266,13 @@ def parse_allowance(e, today: date, source: str = "", new: bool = False) -> Allo
         raise AllowRefused(f"until {until} is in the past: an allowance ends on a day to come")
     if new and (str(e["who"]).strip() == "WHO" or str(e["why"]).strip() == "WHY"):
         raise AllowRefused("WHO and WHY are for you to fill in: your name and your reason")
+    if str(e["suite"]) == PERSONAL_DATA_SUITE:
+        # an allowance would publish the ID numbers themselves: the rows that hold them go,
+        # with their file (`fpa set-aside`), never out
+        raise AllowRefused(
+            f"{e['suite']}.{e['expectation']}: personal data is never allowed out; set the file "
+            "that holds it aside (fpa set-aside)"
+        )
     rows = e.get("rows") or []
     if not isinstance(rows, list) or not all(isinstance(r, dict) and r for r in rows):
         raise AllowRefused("rows must be a list of column: value mappings")
@@ -583,9 +605,9 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
 
 def _build_docs(context, docs_dir: Path) -> None:
     """The Data Docs of this run, built once after the checkpoint. GX's UpdateDataDocsAction
-    rebuilt the whole site (index included) after each of the 16 validations, and every page
-    render builds a fresh Jinja environment that compiles its templates again: 816 template
-    compilations, ~80 % of the gate's time. One build, with the compiled templates shared
+    rebuilt the whole site (index included) after each validation (one per suite), and every
+    page render builds a fresh Jinja environment that compiles its templates again: hundreds of
+    compilations, most of the gate's time. One build, with the compiled templates shared
     between those environments, writes the same pages."""
     from great_expectations.render.view.view import DefaultJinjaView
 
@@ -723,8 +745,11 @@ def _line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+PERSONAL_DATA_SUITE = "personal_data"  # expectations/suites.yml: ID and phone numbers
+
+
 def is_personal_data(c: Check) -> bool:
-    return c.table == "gate.published_text"
+    return c.suite == PERSONAL_DATA_SUITE
 
 
 def _row_args(c: Check) -> list[str]:
@@ -943,8 +968,9 @@ def record(result: GateResult, candidate: Path, warehouse: Path) -> None:
         (result.run_id, result.run_at, c.suite, c.expectation, c.severity, c.success, c.observed)
         for c in result.checks
     ]
-    columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[]] * 7
-    insert = "INSERT INTO {table} SELECT " + ", ".join(["unnest(?)"] * 7)
+    width = len(RESULT_COLUMNS)
+    columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[]] * width
+    insert = "INSERT INTO {table} SELECT " + ", ".join(["unnest(?)"] * width)
     with duckdb.connect(str(StatePaths(warehouse).db)) as state:
         state.execute(RESULTS_DDL.format(table="audit.quality_results"))
         state.execute("DELETE FROM audit.quality_results WHERE run_id = ?", [result.run_id])
