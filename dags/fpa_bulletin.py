@@ -1,5 +1,5 @@
-"""fpa_bulletin: on the 11th of each month at 08:00 CST (the cities' reports of the month before
-were due the 10th), the 统计通报 of the province and of each city as of the last day of the
+"""fpa_bulletin: each month at 08:00 CST the day after the cities' reports of the month before
+were due (the 11th), the 统计通报 of the province and of each city as of the last day of the
 month before, written beside the warehouse and mailed to each area's list.
 
 Wiring only; what is written and who is mailed, in fpa.orchestration.bulletin_mail.

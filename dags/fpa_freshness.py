@@ -1,6 +1,6 @@
-"""fpa_freshness: every hour, alert when a feed is later than its service level (insurer 36 h,
-monthly reports by the 10th). Separate from the nightly run so a late feed is reported even
-when the night itself succeeds."""
+"""fpa_freshness: every hour, alert when a feed is later than its service level (the insurer's
+nightly extracts, the cities' monthly reports by their due day: dbt/dbt_project.yml's vars).
+Separate from the nightly run so a late feed is reported even when the night itself succeeds."""
 
 import pendulum
 from airflow.sdk import dag, task

@@ -1,12 +1,12 @@
-import csv
-import socket
+"""The session fixtures: the generated inboxes and one published night on the messy one. The
+helpers the test modules share are in tests/support/ (no test module imports another)."""
+
 from pathlib import Path
 
 import pytest
+from support.truth import SEED
 
 from fpa.generate.inbox import generate
-
-SEED = 7
 
 
 @pytest.fixture(scope="session")
@@ -22,22 +22,6 @@ def clean_inbox(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clean") / "inbox"
     generate(out, [2022, 2023], "small", SEED, clean=True)
     return out
-
-
-def free_port() -> int:
-    """A port nothing listens on, on loopback (for the servers the tests start)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def truth_of(inbox: Path) -> Path:
-    return inbox.with_name(inbox.name + ".truth")
-
-
-def read_truth(inbox: Path, table: str) -> list[dict[str, str]]:
-    with open(truth_of(inbox) / f"{table}.csv", newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="session")

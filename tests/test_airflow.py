@@ -9,21 +9,23 @@ import subprocess
 import sys
 import time
 from datetime import datetime
-from email.header import decode_header, make_header
 from pathlib import Path
 from unittest import mock
 
 import duckdb
 import pytest
-from conftest import free_port, read_truth
+from support.mail import serving as mail_server
+from support.mail import subject_of, text_of
 from support.nights import NIGHTLY_TASKS
 from support.personal_scan import in_clear
+from support.truth import BY_MONTH, KEYS, read_truth, same, text
 from support.workbooks import act, book, train
-from test_marts import BY_MONTH, KEYS, same, text
 
 from fpa import feedback, reference
 from fpa.clock import CST
 from fpa.orchestration.local import airflow_env, airflow_executable, prepare
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 AIRFLOW = airflow_executable()
 
@@ -90,46 +92,10 @@ def test_the_dag_bag_imports_with_no_error(airflow_home):
     print(f"DagBag parse: {bag['seconds']:.2f} s")
 
 
-class Mailbox:
-    """A real SMTP server on loopback (aiosmtpd) keeping what it receives."""
-
-    def __init__(self):
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.handlers import Message
-
-        self.received = []
-        keep = self.received
-
-        class Keep(Message):
-            def handle_message(self, message):
-                keep.append(message)
-
-        self.port = free_port()
-        self.server = Controller(Keep(), hostname="127.0.0.1", port=self.port)
-
-    def connection(self) -> str:
-        return json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": self.port,
-                "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 10},
-            }
-        )
-
-    def wait(self, count: int = 1, seconds: float = 30) -> list:
-        deadline = time.monotonic() + seconds
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return self.received
-
-
 @pytest.fixture(scope="module")
 def mailbox():
-    box = Mailbox()
-    box.server.start()
-    yield box
-    box.server.stop()
+    with mail_server() as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
@@ -211,19 +177,6 @@ def test_a_stale_feed_mails_an_alert(airflow_home, nightly_run, mailbox):
     assert "log:" in body and "fpa_freshness" in body
 
 
-def text_of(mail) -> str:
-    parts = [mail] if not mail.is_multipart() else mail.walk()
-    return "".join(
-        (p.get_payload(decode=True) or b"").decode("utf-8", "replace")
-        for p in parts
-        if not p.is_multipart() and p.get_content_maintype() == "text"
-    )
-
-
-def subject_of(mail) -> str:
-    return str(make_header(decode_header(mail["Subject"])))
-
-
 def open_issues(warehouse: Path) -> dict[str, set[str]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
@@ -300,6 +253,7 @@ def test_the_night_mails_each_provider_its_open_issues_and_then_only_what_change
     assert "新增0个，已解决1个" in subject_of(mail)
 
 
+@pytest.mark.libreoffice
 def test_the_monthly_bulletins_are_written_and_mailed_to_each_area(
     nightly_run, airflow_home, mailbox, tmp_path
 ):

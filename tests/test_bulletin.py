@@ -80,6 +80,7 @@ def bulletin(warehouse, out, as_of, area=None) -> int:
     return main(args + (["--area", area] if area else []))
 
 
+# the tests marked libreoffice write a PDF with it (the fixtures below, or bulletin() == 0)
 @pytest.fixture(scope="module")
 def hechi(warehouse, tmp_path_factory):
     out = tmp_path_factory.mktemp("hechi")
@@ -99,6 +100,7 @@ def md(written) -> str:
     return (out / f"{stem}.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.libreoffice
 def test_three_files_and_nothing_else(hechi, province):
     for out, stem in (hechi, province):
         assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -106,6 +108,7 @@ def test_three_files_and_nothing_else(hechi, province):
         )
 
 
+@pytest.mark.libreoffice
 def test_a_citys_insurance_as_the_newsletter_wrote_it(hechi):
     text = md(hechi)
     assert text.startswith("# 河池市计生协统计通报\n\n（截至2022年12月31日）\n")
@@ -123,6 +126,7 @@ def test_a_citys_insurance_as_the_newsletter_wrote_it(hechi):
     assert "上年同期（2021年12月31日）承保0.00万份，同比增加0.03万份。" in text
 
 
+@pytest.mark.libreoffice
 def test_a_citys_counties(hechi):
     text = md(hechi)
     assert "## 三、各县（市、区）关爱保险工作情况" in text
@@ -146,6 +150,7 @@ def test_a_citys_counties(hechi):
     )
 
 
+@pytest.mark.libreoffice
 def test_the_province_and_its_cities(province):
     text = md(province)
     assert text.startswith("# 自治区计生协统计通报\n")
@@ -181,6 +186,7 @@ def test_the_province_and_its_cities(province):
     )
 
 
+@pytest.mark.libreoffice
 def test_activities_training_and_reporting(province, hechi):
     text = md(province)
     assert (
@@ -201,6 +207,7 @@ def test_activities_training_and_reporting(province, hechi):
     assert "本市3个（文件未能入库1个、数据行被隔离2个），中国人寿涉及本市的2个" in md(hechi)
 
 
+@pytest.mark.libreoffice
 def test_the_last_line_says_how_fresh(province):
     last = md(province).rstrip().splitlines()[-1]
     assert last == (
@@ -209,6 +216,7 @@ def test_the_last_line_says_how_fresh(province):
     )
 
 
+@pytest.mark.libreoffice
 def test_no_target_no_last_year_no_data_say_why(warehouse, tmp_path):
     assert bulletin(warehouse, tmp_path, "2024-03-31") == 0
     text = (tmp_path / "自治区计生协统计通报_2024年3月31日.md").read_text(encoding="utf-8")
@@ -227,6 +235,7 @@ def test_no_target_no_last_year_no_data_say_why(warehouse, tmp_path):
     assert "2024年1月至3月的月报均尚未收到，暂无本年活动和培训数据。" in text
 
 
+@pytest.mark.libreoffice
 def test_behind_the_schedule(warehouse, tmp_path):
     assert bulletin(warehouse, tmp_path, "2022-06-30", "451200") == 0
     text = (tmp_path / "河池市计生协统计通报_2022年6月30日.md").read_text(encoding="utf-8")
@@ -237,6 +246,7 @@ def test_behind_the_schedule(warehouse, tmp_path):
     )
 
 
+@pytest.mark.libreoffice
 def test_the_word_file(hechi):
     out, stem = hechi
     d = docx.Document(str(out / f"{stem}.docx"))
@@ -268,6 +278,7 @@ def test_the_word_file(hechi):
     assert "完成自治区计生协下达18.00万份任务的157.64%" in body
 
 
+@pytest.mark.libreoffice
 def test_libreoffice_opens_the_word_file(hechi, tmp_path):
     out, stem = hechi
     office.convert(out / f"{stem}.docx", "odt", tmp_path)
@@ -279,6 +290,7 @@ def pdf_text(path) -> str:
     return re.sub(r"\s+", "", done.stdout.decode("utf-8"))
 
 
+@pytest.mark.libreoffice
 def test_the_pdf_has_the_chinese_text(hechi):
     out, stem = hechi
     text = pdf_text(out / f"{stem}.pdf")
@@ -293,6 +305,7 @@ def test_the_pdf_has_the_chinese_text(hechi):
     assert "NotoSerifCJK" in fonts and "NotoSansCJK" in fonts
 
 
+@pytest.mark.libreoffice
 def test_without_libreoffice_the_word_file_and_text_but_exit_1(
     warehouse, hechi, tmp_path, monkeypatch, capsys
 ):
@@ -354,6 +367,7 @@ def test_a_failure_while_writing_leaves_nothing(warehouse, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []  # not even the hidden staging folder
 
 
+@pytest.mark.libreoffice
 def test_the_markdown_and_the_word_file_are_one_document(hechi):
     """Every paragraph of the Word file is a paragraph of the Markdown (the same model)."""
     out, stem = hechi

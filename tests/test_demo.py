@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.libreoffice, pytest.mark.superset]
+
 
 def headlines(out: str) -> list[str]:
     return out.split("headline figures: published | truth\n", 1)[1].split("\n\n", 1)[0].split("\n")
@@ -32,7 +36,7 @@ def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
         for who, day in (("自治区", "2020年8月31日"), ("河池市", "2022年12月31日"))
         for x in ("docx", "md", "pdf")
     )
-    assert "fpa superset sync (" in first.stdout and "45 charts on 7 dashboards" in first.stdout
+    assert "fpa superset sync (" in first.stdout and "47 charts on 7 dashboards" in first.stdout
     assert (tmp_path / "demo" / "superset" / "superset.db").is_file()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert second.returncode == 0 and "reused from" in second.stdout

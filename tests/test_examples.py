@@ -45,6 +45,7 @@ def one(con, sql: str, *params):
     return rows[0]
 
 
+@pytest.mark.slow
 def test_a_cancellation_nets_its_refund_and_counts_in_no_policy(examples):
     # 金城江区: GA2023450000001 (2 units, 100.00) and the -150.00 of GA2023450000099 (退保)
     assert one(
@@ -62,6 +63,7 @@ def test_a_cancellation_nets_its_refund_and_counts_in_no_policy(examples):
     assert city[4] > 0 and city[5] == pytest.approx(3 / city[4])
 
 
+@pytest.mark.slow
 def test_a_claim_without_its_policy_counts_by_its_own_county_and_settlement(examples):
     assert one(
         examples,
@@ -75,6 +77,7 @@ def test_a_claim_without_its_policy_counts_by_its_own_county_and_settlement(exam
     ) == (0,)
 
 
+@pytest.mark.slow
 def test_activities_keep_approximate_numbers_city_level_rows_and_converted_funds(examples):
     assert one(
         examples,
@@ -89,6 +92,7 @@ def test_activities_keep_approximate_numbers_city_level_rows_and_converted_funds
     assert one(examples, "SELECT sum(activities) FROM marts.activities_monthly") == (3,)
 
 
+@pytest.mark.slow
 def test_trainings_count_trainee_days_and_resolve_the_county(examples):
     assert one(
         examples,
@@ -100,6 +104,7 @@ def test_trainings_count_trainee_days_and_resolve_the_county(examples):
     ) == (60, 1)
 
 
+@pytest.mark.slow
 def test_every_example_file_is_loaded_whole(examples):
     rows = examples.execute(
         "SELECT file_name, status, rows_received, rows_loaded, rows_quarantined "

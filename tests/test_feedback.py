@@ -17,6 +17,9 @@ from fpa import feedback
 from fpa.cli import main
 from fpa.clock import CST
 
+# every test reads the session's small night
+pytestmark = [pytest.mark.slow]
+
 
 def open_rows(warehouse) -> dict[str, list[dict]]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -97,6 +100,7 @@ def test_a_quarantined_rows_workbook_shows_it_masked(written):
         assert r[2] == f"{int(r[3][-12:-8])}年{int(r[3][-8:-6])}月{int(r[3][-6:-4])}日"
 
 
+@pytest.mark.libreoffice
 def test_libreoffice_opens_every_sheet_of_a_citys_workbook(written, tmp_path):
     warehouse, out = written
     issues = open_rows(warehouse)

@@ -1,5 +1,6 @@
 """`fpa generate`: the files follow the contracts, every deviation is planted as planned, and the
-truth file equals what the files say when read back by independent code (tests/readback.py)."""
+truth file equals what the files say when read back by independent code
+(tests/support/readback.py)."""
 
 import collections
 import csv
@@ -12,8 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SEED, read_truth
-from readback import cents, decode, iso7064_ok, number, read_csv, read_workbook, sheet_blocks
+from support.readback import (
+    cents,
+    decode,
+    iso7064_ok,
+    number,
+    read_csv,
+    read_workbook,
+    sheet_blocks,
+)
+from support.truth import SEED, read_truth
 
 from fpa.generate.inbox import generate
 from fpa.paths import SEEDS_DIR
@@ -690,6 +699,7 @@ def test_clean_inbox_has_no_deviation(clean_inbox):
     assert set(+books[2022]["forms"]) == {"canonical"}
 
 
+@pytest.mark.slow
 def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path):
     def snapshot(out: Path) -> dict:
         generate(out, [2023, 2024], "small", SEED)

@@ -20,7 +20,8 @@ from fpa.generate import people
 from fpa.personal import scrub
 from fpa.quarantine import Reason
 from fpa.sources import insurer
-from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, Outcome, Rejected, transcode
+from fpa.sources.common import Outcome, Rejected
+from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, transcode
 
 # the gate's personal_data expectation (expectations/suites.yml), as Python's re
 GATE = re.compile(r"(^|[^0-9A-Za-z])([0-9]{17}[0-9Xx]|1[3-9][0-9]{9})([^0-9A-Za-z]|$)")

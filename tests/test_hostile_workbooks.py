@@ -355,6 +355,8 @@ def parsed(path: Path, name: str) -> tuple:
     return outcome.status, outcome.rows_received, outcome.rows_quarantined, tables
 
 
+@pytest.mark.slow
+@pytest.mark.libreoffice
 def test_reports_resaved_by_libreoffice_read_exactly_as_the_original(small_inbox, tmp_path):
     """Every layout of the generator (two-row headers, merged titles, formulas in 合计, hidden
     rows, .xls) plus the strays above, round-tripped through LibreOffice to .xlsx, .xls and
@@ -382,6 +384,7 @@ def test_reports_resaved_by_libreoffice_read_exactly_as_the_original(small_inbox
     assert [q[0] for q in stray_rows[3]["quarantine"]] == [7, 8]  # the 小计 and 讲座 rows
 
 
+@pytest.mark.slow
 def test_a_night_with_every_stray_publishes_and_so_does_the_next(tmp_path, clean_inbox):
     from fpa.night import load as night
 

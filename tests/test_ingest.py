@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import SEED, read_truth
-from readback import read_csv
+from support.readback import read_csv
+from support.truth import SEED, read_truth
 
 from fpa.generate.inbox import generate
 from fpa.ingest import ingest
@@ -124,6 +124,7 @@ def test_targets_are_loaded_for_2017_to_2023(small_inbox, loaded):
     assert got == want and max(y for y, _ in got) == "2023"
 
 
+@pytest.mark.slow
 def test_no_name_id_or_phone_survives_the_parser(small_inbox, loaded):
     ids, names, phones = set(), set(), set()
     for p in sorted((small_inbox / "insurer").glob("JS_POLICY_2024*.csv"))[:6]:

@@ -417,6 +417,7 @@ def _build_staging(warehouse: Path) -> Path:
     return candidate
 
 
+@pytest.mark.slow
 def test_a_year_delivered_again_replaces_the_earlier_file_in_staging(tmp_path):
     inbox = tmp_path / "in"
     book(inbox, 2021, [["河池市", "金城江区", 350000], ["河池市", "宜州区", 560000]], when=1.6e9)

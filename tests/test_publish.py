@@ -11,17 +11,20 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
-from deliveries import write_policies
+import yaml
+from support.deliveries import write_policies
 
-from fpa.gate import load_suites
+from fpa.clock import CST
+from fpa.gate import SUITES_FILE, load_suites, thresholds
 from fpa.night import load
 from fpa.paths import DBT_DIR
+from fpa.settings import last_due_month, report_due_at, service_levels
 
 HECHI = ("451202", "金城江区", "河池市")
 
@@ -54,6 +57,7 @@ def night(clean_night, clean_inbox, tmp_path):
     return inbox, warehouse
 
 
+@pytest.mark.slow
 def test_a_clean_night_publishes_and_records_its_gate(clean_night):
     warehouse, result = clean_night
     assert result.exit_code == 0 and result.gate is not None
@@ -72,6 +76,25 @@ def test_a_clean_night_publishes_and_records_its_gate(clean_night):
     assert os.stat(warehouse).st_mode & 0o777 == 0o400  # readers only
 
 
+def test_the_service_levels_are_written_once_and_read_by_dbt_the_gate_and_the_alert():
+    levels = service_levels()
+    suites = yaml.safe_load(SUITES_FILE.read_text(encoding="utf-8"))
+    assert not set(suites["thresholds"]) & set(levels)  # not copied into the suites
+    limits = thresholds()
+    assert all(limits[k] == str(v) for k, v in levels.items())
+    (feeds,) = load_suites()["feeds"]["expectations"]
+    assert f"{levels['insurer_late_after_hours']}小时" in feeds["description"]
+    # dbt's sources take their freshness from the same vars, never a number of their own
+    for path in (DBT_DIR / "models" / "staging").rglob("_*__sources.yml"):
+        assert not re.search(r"count:\s*\d", path.read_text(encoding="utf-8")), path
+    # the due time of the Python (bulletin, alert, the generator's truth)
+    day = levels["report_due_day"]
+    assert report_due_at(date(2024, 12, 1)) == datetime(2025, 1, day, 23, 59, 59, tzinfo=CST)
+    assert last_due_month(datetime(2025, 1, day, 23, 59, 59, tzinfo=CST)) == date(2024, 12, 1)
+    assert last_due_month(datetime(2025, 1, day, 23, 59, 58, tzinfo=CST)) == date(2024, 11, 1)
+
+
+@pytest.mark.slow
 def test_a_unit_mixup_is_blocked_then_allowed_then_rolled_back(night):
     inbox, warehouse = night
     before = sha(warehouse)
@@ -116,6 +139,7 @@ def test_a_unit_mixup_is_blocked_then_allowed_then_rolled_back(night):
     assert r.returncode == 0 and "nothing new" in r.stdout and sha(warehouse) == before
 
 
+@pytest.mark.slow
 def test_readers_holding_the_file_open_see_no_error_across_a_publish(night):
     inbox, warehouse = night
     old = duckdb.connect(str(warehouse), read_only=True)
@@ -173,6 +197,7 @@ def _kill_when(inbox: Path, warehouse: Path, ready) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("during", ["dbt", "gate"])
 def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night, during):
     inbox, warehouse = night
@@ -208,6 +233,7 @@ def _candidate_from(warehouse: Path, tmp_path: Path) -> Path:
     return candidate
 
 
+@pytest.mark.slow
 def test_an_emptied_mart_a_published_id_number_and_a_raw_one_block(night, tmp_path):
     from datetime import datetime
 
@@ -241,6 +267,7 @@ def test_an_emptied_mart_a_published_id_number_and_a_raw_one_block(night, tmp_pa
         assert leaked not in recorded.fetchone()[0]
 
 
+@pytest.mark.slow
 def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp_path):
     """int_policies__current, int_claims__current and int_insurance__area_day are kept from
     night to night and updated for what arrived: the deliveries of November and December 2023,
@@ -300,6 +327,7 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
         assert con.execute(policies).fetchone()[0] > 0
 
 
+@pytest.mark.slow
 def test_data_docs_render_offline(clean_night):
     warehouse, _ = clean_night
     docs = warehouse.parent / "quality" / "docs"

@@ -5,61 +5,20 @@ on the next pull, a partial download resumed, and a second pull lands nothing ne
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from support.sshd import serving as sshd_server
 
-SSHD = "/usr/sbin/sshd"
+pytestmark = [pytest.mark.sftp, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if not Path(SSHD).exists():
-        pytest.fail("openssh-server is needed (tests/run.sh installs it)")
-    d = tmp_path_factory.mktemp("sshd")
-    for key in ("host_key", "client_key"):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True
-        )
-    shutil.copy(d / "client_key.pub", d / "authorized_keys")
-    remote = d / "outbox"  # the server's delivery folder: the session starts in it
-    remote.mkdir()
-    port = free_port()
-    user = (
-        os.environ.get("USER")
-        or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    )
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
-        f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        "PermitRootLogin prohibit-password\nStrictModes no\n"
-        f"AllowUsers {user}\nSubsystem sftp internal-sftp\n"
-        # no shell, no forwarding: an SFTP session that starts in the delivery folder
-        f"ForceCommand internal-sftp -d {remote}\nAllowTcpForwarding no\nX11Forwarding no\n"
-    )
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation directory
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.1)
-    yield {"port": port, "user": user, "key": d / "client_key", "remote": remote}
-    proc.terminate()
-    proc.wait()
+    with sshd_server(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
 
 
 def pull(sshd, inbox: Path, warehouse: Path, home: Path) -> dict:

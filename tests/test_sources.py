@@ -10,13 +10,17 @@ import duckdb
 import pytest
 from support.workbooks import NAME, act, activities, audit, book, load, reasons, train
 
+from fpa import reference
 from fpa.generate.workbooks import Sheet, xlsx_bytes
 from fpa.ingest import ingest
 from fpa.normalise.ids import check_digit
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import Reason
-from fpa.sources import insurer
-from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, Rejected, transcode
+from fpa.sources import insurer, reports
+from fpa.sources.common import Rejected
+from fpa.sources.insurer import CLAIM_COLUMNS, POLICY_COLUMNS, transcode
+from fpa.sources.spreadsheet import Limits
+from fpa.state import RowBuffer
 
 
 def an_id(body: str = "45120219850612011") -> str:
@@ -501,6 +505,36 @@ def test_a_revised_report_replaces_the_earlier_one_entirely(
     assert [v for k, v in status.items() if k != winner] == ["superseded"]
     assert reason.endswith(f": reports/{winner}")
     assert rows == (1 if current == first[0] else 2)
+
+
+@pytest.fixture
+def a_third_kind(monkeypatch):
+    """The seeds with a third sheet kind, 会议 (meetings), that no reader reads."""
+    sheets, tables = reference.report_sheets(), reference.report_kinds()
+    monkeypatch.setattr(reference, "report_sheets", lambda: {**sheets, "会议": "meetings"})
+    monkeypatch.setattr(
+        reference, "report_kinds", lambda: {**tables, "meetings": "raw.report_meetings"}
+    )
+    reports.kinds.cache_clear()
+    yield
+    reports.kinds.cache_clear()
+
+
+def test_a_sheet_kind_without_a_reader_is_an_error_not_trainings(tmp_path, a_third_kind):
+    inbox = tmp_path / "in"
+    path = book(inbox, NAME, [act()], [train()], sheets=("活动", "会议"))
+    with pytest.raises(ValueError, match="meetings .*no reader"):
+        reports.kinds()
+    out = RowBuffer()
+    with pytest.raises(ValueError, match="meetings"):
+        reports.parse(out, path, f"reports/{NAME}", "0" * 64, datetime.now(), Limits())
+    assert out.tables == {}
+    # a night stops before reading anything: no report is rejected or loaded for it
+    with pytest.raises(ValueError, match="meetings"):
+        load(inbox, tmp_path)
+    with duckdb.connect(str(tmp_path / "wh" / "state" / "state.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM audit.load_audit").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM raw.report_trainings").fetchone() == (0,)
 
 
 def test_targets_with_a_short_city_name_and_a_formula_total(tmp_path):

@@ -5,9 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fpa.build import dbt_env
 from fpa.paths import PROJECT_ROOT
 from fpa.state import StatePaths, writer
+
+# sqlfluff's dbt templater compiles every model and test
+pytestmark = [pytest.mark.slow]
 
 
 def test_sqlfluff_passes_on_the_dbt_project(tmp_path):

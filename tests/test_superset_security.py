@@ -31,6 +31,8 @@ from support.superset_harness import HECHI, login, marts, running
 from fpa.dashboards import spec
 from fpa.dashboards.provision import CITY_DATASETS
 
+pytestmark = [pytest.mark.superset, pytest.mark.slow]
+
 TIME_LIMIT = 5  # seconds: FPA_SQLLAB_TIMEOUT of this module's server
 CITY = "河池市"
 
@@ -352,6 +354,43 @@ def test_the_city_viewer_reads_only_their_rows_of_the_progress_tables(superset, 
     ), r.text[:300]
 
 
+def test_the_city_viewer_reads_only_their_counties_of_the_map_table(superset, as_):
+    """The county map's table (a row per part of each county's boundary): row-level filtered
+    for a city's viewer, whatever the query asks (here every row, by city and county), 河池市's
+    11 counties only, while leadership reads all 111."""
+    name = "insurance_county_map"
+    assert name in CITY_DATASETS
+    count = {"expressionType": "SIMPLE", "column": {"column_name": "year"}, "aggregate": "COUNT",
+             "label": "rows"}  # fmt: skip
+    qc = {
+        "datasource": {"id": superset["ids"]["datasets"][name], "type": "table"},
+        "force": True,
+        "queries": [
+            {"columns": ["city_code", "county_code"], "metrics": [count], "orderby": [],
+             "filters": [], "extras": {"where": "", "having": ""}, "row_limit": 10000}
+        ],
+        "result_format": "json",
+        "result_type": "full",
+    }  # fmt: skip
+    rows = {
+        (city, county): n
+        for city, county, n in marts(
+            superset, f"SELECT city_code, county_code, count(*) FROM dashboards.{name} GROUP BY ALL"
+        )
+    }
+    got = {}
+    for username in ("hechi", "leader"):
+        r = as_(username).post("/api/v1/chart/data", qc)
+        assert r.status_code == 200, (username, r.text[:300])
+        got[username] = {
+            (row["city_code"], row["county_code"]): row["rows"]
+            for row in r.json()["result"][0]["data"]
+        }
+    assert len(rows) == 111 and len({city for city, _ in rows}) == 14
+    assert got["hechi"] == {k: n for k, n in rows.items() if k[0] == HECHI}
+    assert len(got["hechi"]) == 11 and got["leader"] == rows
+
+
 def test_a_dashboards_charts_answer_side_by_side(superset, as_):
     """A dashboard asks for its charts at once: connections open side by side share one DuckDB
     instance, which the first of them locks (each must still find it locked and answer)."""
@@ -512,7 +551,7 @@ def test_the_compose_profile_counts_logins_in_redis_across_processes(superset, t
     import sys
 
     import redis
-    from conftest import free_port
+    from support.ports import free_port
 
     from fpa.dashboards.service import environment
 

@@ -10,16 +10,19 @@ last due date of its range). -#}
     cast('{{ run_started_at }}' as timestamptz)
 {%- endmacro %}
 
-{#- Due: 23:59:59 China Standard Time on the 10th day of the following month (December's report
-is due on 10 January of the next year). -#}
+{#- Due: 23:59:59 China Standard Time on the due day (the service levels' report_due_day, the
+10th) of the following month: December's report is due in January of the next year. fpa.settings
+report_due_at is the same rule for the Python. -#}
 {% macro report_due_at(month) -%}
     timezone(
         '{{ var("source_time_zone") }}',
-        cast({{ month }} as timestamp) + interval 1 month + interval 9 day + interval 86399 second
+        cast({{ month }} as timestamp) + interval 1 month
+        + interval {{ var('service_levels')['report_due_day'] - 1 }} day
+        + interval 86399 second
     )
 {%- endmacro %}
 
-{#- On time: arrived by the due second, 23:59:59 — before 00:00:00 on the 11th, so an arrival
+{#- On time: arrived by the due second, 23:59:59 — before 00:00:00 the day after, so an arrival
 at 23:59:59.5 (file times carry fractions) is on time too. -#}
 {% macro report_on_time(received_at, due_at) -%}
     ({{ received_at }} < {{ due_at }} + interval 1 second)

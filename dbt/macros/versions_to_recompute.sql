@@ -11,7 +11,8 @@
                 select file_sha256 from {{ ref('stg_audit__load_audit') }}
                 where
                     source = '{{ source }}' and status = 'loaded' and rows_loaded > 0
-                    -- distinct first: a set difference against 7 M rows took 0.9 s, this 0.02
+                    -- distinct first: a few thousand files, not a set difference against
+                    -- every row of the table
                     and file_sha256 not in (select distinct file_sha256 from {{ this }})
             )
         )

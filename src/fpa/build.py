@@ -2,7 +2,7 @@
 
 The candidate reads the state database attached read-only and holds the marts; it becomes the
 published file only after the gate (fpa.publish). `fpa load` and Airflow's build task both call
-`build`; Cosmos reads the same profile (dbt/profiles.yml) with the same two variables.
+`build`.
 """
 
 import hashlib
@@ -149,14 +149,14 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     process started by warm_up().
 
     Unit tests are left to the test suite, as dbt advises: their inputs are fixtures, so a
-    night would only run the same checks of the code again (1.3 s of a province night).
+    night would only run the same checks of the code again.
 
     dbt runs in its own process: dbt-duckdb keeps its database open for the life of the
     process, and the gate must open the candidate read-only afterwards. The caller holds the
     state lock, so nothing writes the state database while dbt reads it."""
     # dbt builds under one fixed name, renamed after, and is given paths relative to the builds
     # folder it runs in: the profile is then the same from run to run and from warehouse to
-    # warehouse, and dbt's partial parsing saves ~8 s a night
+    # warehouse, and dbt's partial parsing spares each night a full parse of the project
     folder = builds_dir(warehouse)
     workfile = folder / "building.duckdb"
     candidate = folder / f"{run_id}.duckdb"

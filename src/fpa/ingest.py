@@ -27,6 +27,7 @@ from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
 from fpa.quarantine import DESCRIPTIONS, Reason
 from fpa.sources import insurer, reports
+from fpa.sources.common import Outcome, Rejected
 from fpa.sources.spreadsheet import Marker, Reader
 from fpa.state import RowBuffer, StatePaths, insert_rows, locked, writer
 
@@ -133,6 +134,9 @@ def reprocess(warehouse: Path, progress=None, lock: bool = True) -> IngestResult
 def _process(
     con, paths: StatePaths, new: list, started: datetime, result: IngestResult, progress
 ) -> None:
+    # the report kinds checked against their seeds before anything is read (in the reader's
+    # process the error would reject every report as unreadable)
+    reports.kinds()
     # the insurer's read pass keys every ID with it, in SQL (insurer.read_batch)
     PersonHasher(load_key(paths.root)).install(con)
     by_kind = {
@@ -239,7 +243,7 @@ def _prepare(paths: StatePaths, kind: str, batch: list, tmp: Path) -> dict:
                 landing.insurer_day(received.file_name),
                 received.received_at,
             )
-        except insurer.Rejected as r:
+        except Rejected as r:
             out[sha] = r
     return out
 
@@ -267,21 +271,19 @@ def _insurer_batch(con, kind: str, batch: list, prepared: dict) -> str:
     return f"insurer {kind}: {batch[-1][0].file_name}"
 
 
-def _outcome(prepared: dict, outcomes: dict, sha: str, first: str | None) -> insurer.Outcome:
+def _outcome(prepared: dict, outcomes: dict, sha: str, first: str | None) -> Outcome:
     if first is not None:
         return _duplicate(first)
-    if isinstance(prepared[sha], insurer.Rejected):
+    if isinstance(prepared[sha], Rejected):
         return _rejected(prepared[sha])
     return outcomes[sha]
 
 
-def _duplicate(first: str) -> insurer.Outcome:
-    return insurer.Outcome(
-        "duplicate", Reason.DUPLICATE, f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first}"
-    )
+def _duplicate(first: str) -> Outcome:
+    return Outcome("duplicate", Reason.DUPLICATE, f"{DESCRIPTIONS[Reason.DUPLICATE]}: {first}")
 
 
-def _audit(con, rows: list[tuple[landing.Received, str, insurer.Outcome]]) -> None:
+def _audit(con, rows: list[tuple[landing.Received, str, Outcome]]) -> None:
     """Audit rows, one statement for many."""
     now = datetime.now(CST)
     insert_rows(
@@ -315,8 +317,8 @@ def _manifest(con, landed: list[tuple[landing.Received, str]]) -> None:
     )
 
 
-def _rejected(r: insurer.Rejected) -> insurer.Outcome:
-    return insurer.Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
+def _rejected(r: Rejected) -> Outcome:
+    return Outcome("rejected", r.code, f"{DESCRIPTIONS[r.code]}: {r.detail}")
 
 
 def _parse_workbooks(
@@ -329,7 +331,7 @@ def _parse_workbooks(
     rows, audited, landed, reports_loaded = RowBuffer(), [], [], []
     for received, sha, first in batch:
         if received.unsafe:  # a link or special file: never opened, never landed (fpa.landing)
-            unsafe = insurer.Rejected(Reason.UNSAFE_FILE, received.unsafe)
+            unsafe = Rejected(Reason.UNSAFE_FILE, received.unsafe)
             audited.append((received, sha, _rejected(unsafe)))
             continue
         if first is not None:
@@ -339,7 +341,7 @@ def _parse_workbooks(
         copy = landing.archive(received, sha, paths.landing)
         if received.source not in landing.WORKBOOK_SOURCES.values():
             outcome = _rejected(
-                insurer.Rejected(
+                Rejected(
                     Reason.UNKNOWN_FILE,
                     "not an extract JS_POLICY_/JS_CLAIM_YYYYMMDD.csv, nor a workbook under "
                     "reports/, targets/ or population/",
@@ -347,7 +349,7 @@ def _parse_workbooks(
             )
         elif sha in crashed:
             outcome = _rejected(
-                insurer.Rejected(
+                Rejected(
                     Reason.READER_CRASHED,
                     "an earlier run stopped while reading it; if that run was stopped for "
                     "another reason, `fpa load --from-archive` reads it again",
@@ -360,7 +362,7 @@ def _parse_workbooks(
             )
             marker.done()
             if parsed[0] == "rejected":
-                outcome = _rejected(insurer.Rejected(Reason(parsed[1]), parsed[2]))
+                outcome = _rejected(Rejected(Reason(parsed[1]), parsed[2]))
             else:
                 _, tables, outcome = parsed
                 for table, table_rows in tables.items():
@@ -373,8 +375,9 @@ def _parse_workbooks(
 
 def _write_workbooks(con: duckdb.DuckDBPyConnection, parsed: tuple) -> str:
     """A group of parsed workbooks committed together: rows inserted table by table, then the
-    revisions among them settled (one statement per table, not four per workbook: the
-    statements were 60 % of a province's 3 s of workbooks)."""
+    revisions among them settled (one statement per table, not four per workbook: a statement
+    costs about what parsing a workbook does, so per-workbook statements were most of the
+    time)."""
     rows, audited, landed, reports_loaded = parsed
     con.begin()
     try:

@@ -36,8 +36,8 @@ def load_key(state_dir: Path) -> bytes:
 
 class PersonHasher:
     """HMAC-SHA256-128 of normalised IDs, an int below 2**128: in Python with the keyed state
-    precomputed (about 1 µs an ID), and in SQL (sql()), which the loader uses: DuckDB hashes a
-    batch on all its threads, where a Python UDF called row by row cost 18 % of an ingest."""
+    precomputed, and in SQL (sql()), which the loader uses: DuckDB hashes a batch on all its
+    threads, where a Python UDF called row by row was a large share of an ingest."""
 
     def __init__(self, key: bytes):
         if len(key) > 64:

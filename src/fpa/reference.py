@@ -40,9 +40,9 @@ class Product:
     code: str
     name: str
     policy_prefix: str
-    unit_price_min: Decimal
-    unit_price_max: Decimal
-    claim_ceiling: Decimal
+    unit_price_min_yuan: Decimal
+    unit_price_max_yuan: Decimal
+    claim_ceiling_yuan: Decimal
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -87,14 +87,30 @@ def products() -> tuple[Product, ...]:
 
 
 @cache
+def reason_codes() -> tuple[dict[str, str], ...]:
+    """Every reason a row or file is set aside for (fpa.quarantine.Reason is made of them): its
+    code, level (row or file), English description and the Chinese a provider reads."""
+    return tuple(_rows("reason_codes.csv"))
+
+
+@cache
 def report_headers() -> tuple[dict[str, str], ...]:
-    """Header texts of the city workbooks and the field each one means (with its unit factor)."""
+    """Header texts of the workbooks and the field each one means (with its unit factor), by
+    kind: a report's sheet kind, or `population`."""
     return tuple(_rows("report_headers.csv"))
 
 
 @cache
+def report_kinds() -> dict[str, str]:
+    """The kinds of sheet a city's report holds, in the seed's order, and each one's raw
+    table."""
+    return {r["kind"]: r["raw_table"] for r in _rows("report_kinds.csv")}
+
+
+@cache
 def report_sheets() -> dict[str, str]:
-    return {r["sheet_name"]: r["sheet"] for r in _rows("report_sheets.csv")}
+    """A sheet's name (spaces dropped) -> its kind."""
+    return {r["sheet_name"]: r["kind"] for r in _rows("report_sheets.csv")}
 
 
 @cache
@@ -102,7 +118,7 @@ def report_values() -> dict[tuple[str, str], frozenset[str]]:
     """The contract's lists (活动类型, 所属项目, 培训对象, 培训方式) by (sheet kind, field)."""
     out: dict[tuple[str, str], set[str]] = {}
     for r in _rows("report_values.csv"):
-        out.setdefault((r["sheet"], r["field"]), set()).add(r["value"])
+        out.setdefault((r["kind"], r["field"]), set()).add(r["value"])
     return {k: frozenset(v) for k, v in out.items()}
 
 

@@ -22,6 +22,7 @@ from fpa import reference
 from fpa.normalise.regions import alias_rows
 from fpa.paths import private_dir, private_file
 from fpa.personal import HEX_KEY_TO_INT
+from fpa.settings import memory_limit
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS landing;
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS audit.load_audit (
     PRIMARY KEY (file_name, file_sha256)
 );
 -- each inbox file's SHA-256 by its name, size and modification time: a night reads only the
--- files it has not seen (checksumming a 5-year inbox again, 2.6 GB, took 1.4 s of every night)
+-- files it has not seen (checksumming the whole inbox again would cost every night more as the
+-- years of deliveries pile up)
 CREATE TABLE IF NOT EXISTS audit.inbox_checksums (
     file_name VARCHAR PRIMARY KEY,
     size BIGINT NOT NULL,
@@ -163,18 +165,14 @@ def locked(paths: StatePaths) -> Iterator[None]:
         os.close(fd)
 
 
-# DuckDB keeps the blocks it wrote cached up to 80 % of the machine's RAM: unbounded, the ingest
-# of a 5-year history peaked at 954-1,060 MiB as its tables grew; at this limit 809-829 MiB, and
-# 70-72 s where it took 67-70 (a province year's ingest peaks at ~470 MiB either way)
-MEMORY_LIMIT = "700MB"
-
-
 @contextmanager
 def writer(paths: StatePaths, lock: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """The state database, for the one process that writes it (lock=False: the caller holds
     the lock already)."""
     with locked(paths) if lock else nullcontext():
-        con = duckdb.connect(str(paths.db), config={"memory_limit": MEMORY_LIMIT})
+        # DuckDB keeps the blocks it wrote cached up to its limit: unbounded, the ingest of a
+        # long history grows with its tables
+        con = duckdb.connect(str(paths.db), config={"memory_limit": memory_limit()})
         private_file(paths.db)  # DuckDB creates it under the umask, which may be the caller's
         # no progress bar: it wrote ANSI bars into the night's log on long statements
         con.execute("SET enable_progress_bar = false")
@@ -189,7 +187,8 @@ def writer(paths: StatePaths, lock: bool = True) -> Iterator[duckdb.DuckDBPyConn
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
-    """Many rows in one statement (executemany runs one statement a row: ~0.5 ms each)."""
+    """Many rows in one statement (executemany runs one statement a row, each with its own
+    overhead)."""
     if not rows:
         return
     columns = [list(c) for c in zip(*rows, strict=True)]
@@ -198,8 +197,8 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list) -> None:
 
 class RowBuffer:
     """Rows bound for several tables, gathered from many small files and inserted table by
-    table, one statement each (flush): a statement costs ~1.4 ms, about what a city's monthly
-    workbook costs to parse."""
+    table, one statement each (flush): a statement costs about what a city's monthly workbook
+    costs to parse."""
 
     def __init__(self) -> None:
         self.tables: dict[str, list] = {}
@@ -246,15 +245,24 @@ def _refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "INSERT INTO ref.region_names SELECT unnest(?), unnest(?), unnest(?), unnest(?)", columns
     )
+    # the product seed as dbt loads it into the candidate (same name, same columns): the gate's
+    # queries join ref.products in either database
     con.execute(
         "CREATE OR REPLACE TABLE ref.products (product_code VARCHAR PRIMARY KEY, "
-        "unit_price_min DECIMAL(18, 2), unit_price_max DECIMAL(18, 2), "
-        "claim_ceiling DECIMAL(18, 2))"
+        "product_name VARCHAR, policy_prefix VARCHAR, unit_price_min_yuan DECIMAL(18, 2), "
+        "unit_price_max_yuan DECIMAL(18, 2), claim_ceiling_yuan DECIMAL(18, 2))"
     )
     con.executemany(
-        "INSERT INTO ref.products VALUES (?, ?, ?, ?)",
+        "INSERT INTO ref.products VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (p.code, p.unit_price_min, p.unit_price_max, p.claim_ceiling)
+            (
+                p.code,
+                p.name,
+                p.policy_prefix,
+                p.unit_price_min_yuan,
+                p.unit_price_max_yuan,
+                p.claim_ceiling_yuan,
+            )
             for p in reference.products()
         ],
     )

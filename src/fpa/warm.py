@@ -1,5 +1,6 @@
-"""Children that import their heavy library first (dbt ~8 s, GX ~15–20 s here) and then wait for
-their job on stdin: started early in a night, the import overlaps the step before theirs."""
+"""Children that import their heavy library first (dbt's and GX's imports take seconds) and then
+wait for their job on stdin: started early in a night, the import overlaps the step before
+theirs."""
 
 import os
 import subprocess

@@ -7,9 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from deliveries import POLICY_HEADER, id_number
-
 from fpa.clock import CST
+from support.deliveries import POLICY_HEADER, id_number
 
 HEXCHI = ("451202", "金城江区", "河池市")
 

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from conftest import free_port
 
 from fpa.dashboards.provision import ENGINEER, LEADERSHIP, city_role
 from fpa.dashboards.service import Api, DemoUser, admin_password, serve, stop, sync
+from support.ports import free_port
 
 HECHI = "451200"  # 河池市
 USERS = [

@@ -9,14 +9,14 @@ sentence says why it has none (no target issued, no population, no data yet).
 import calendar
 import csv
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 import duckdb
 
-from fpa import reference
+from fpa import reference, settings
 from fpa.bulletin import figures as fig
 from fpa.bulletin.model import Document
 from fpa.clock import CST
@@ -541,13 +541,9 @@ def _seed_order(field: str) -> list[str]:
         return [r["value"] for r in csv.DictReader(f) if r["field"] == field]
 
 
-def _next_month(m: date) -> date:
-    return date(m.year + (m.month == 12), m.month % 12 + 1, 1)
-
-
 def _due(m: date) -> date:
-    """A month's report is due on the 10th of the following month (KPIS.md "Reporting")."""
-    return _next_month(m).replace(day=10)
+    """The day a month's report is due (KPIS.md "Reporting"; the due day: fpa.settings)."""
+    return settings.report_due_at(m).date()
 
 
 def _sums(con, table: str, group: str, measures: list[str], first: date, last: date, area):
@@ -678,11 +674,8 @@ def _activities(doc: Document, con, as_of: date, area: Area) -> None:
 
 
 def last_due_month(as_of: date) -> date:
-    """The newest month whose report was due by the end of as_of (the 10th of the next
-    month)."""
-    m = as_of.replace(day=1)
-    prev = (m - timedelta(days=1)).replace(day=1)
-    return prev if as_of >= _due(prev) else (prev - timedelta(days=1)).replace(day=1)
+    """The newest month whose report was due by the end of as_of."""
+    return settings.last_due_month(datetime.combine(as_of, time.max, CST))
 
 
 def _rates(con, city: str | None, first: date, last: date) -> tuple[int, int, int]:

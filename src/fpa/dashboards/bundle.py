@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from fpa.dashboards import spec
+from fpa.gate import RESULT_COLUMNS
 from fpa.paths import PROJECT_ROOT
 
 BUNDLE_DIR = PROJECT_ROOT / "superset" / "bundle"
@@ -23,16 +24,8 @@ WAREHOUSE_PLACEHOLDER = "${FPA_WAREHOUSE}"
 VERSION = "1.0.0"
 NAMESPACE = uuid.UUID("0b5c1a52-6d0e-4c55-9f3e-8a8f3c0d1e27")
 
-# columns no dbt model describes: marts.quality_results is written by the gate (fpa.gate)
-GATE_COLUMNS = [
-    ("run_id", "VARCHAR", "运行编号"),
-    ("run_at", "TIMESTAMP WITH TIME ZONE", "运行时间"),
-    ("suite", "VARCHAR", "检查集"),
-    ("expectation", "VARCHAR", "检查项"),
-    ("severity", "VARCHAR", "级别"),
-    ("success", "BOOLEAN", "通过"),
-    ("observed", "VARCHAR", "观察值"),
-]
+# columns no dbt model describes: marts.quality_results is written by the gate, which says them
+GATE_COLUMNS = list(RESULT_COLUMNS)
 
 
 def uid(kind: str, key: str) -> str:
@@ -190,7 +183,27 @@ VIZ = {
     "table": "table",
     "pivot": "pivot_table_v2",
     "heatmap": "heatmap_v2",
+    "map": "deck_polygon",
 }
+
+# A map (deck.gl Polygon) draws one row per part of a county's boundary (of a MultiPolygon it
+# would draw only the first polygon, apache/superset#39572, hence a row a part): the part's outer
+# ring, a list Superset sends as JSON text (line_type json). The rows come largest part first, so
+# an exclave is drawn over the county around it.
+MAP_GEOMETRY = "outline"
+MAP_PARTS = ["county_code", "part"]
+# No tile server: a base map style that is neither mapbox:// nor tile:// nor OpenStreetMap's is
+# no base map at all (Superset 6.1's DeckGLContainer), the counties on the dashboard's white.
+MAP_NO_BASE = "none"
+MAP_SCHEME = "schemeReds"  # light to dark red, the association's colour
+BORDER = {"r": 191, "g": 191, "b": 191, "a": 1}  # light grey: a county left white is outlined
+
+
+def map_columns(c: spec.Chart) -> list[str]:
+    """A map's query columns, in the order its buildQuery puts them (Superset 6.1's deck.gl
+    Polygon: the form's groupby, the polygon, then the tooltip's columns)."""
+    groupby = [*MAP_PARTS, c.order_by]
+    return [*groupby, MAP_GEOMETRY, *(col for col in c.columns if col not in groupby)]
 
 
 def _formats(ds: spec.Dataset, models: dict[str, dict]) -> dict[str, str]:
@@ -201,6 +214,7 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
     formats = _formats(ds, models)
     fmt = c.fmt or (formats[c.metrics[0]] if c.metrics else "SMART_NUMBER")
     types = {name: type_ for name, type_, _ in columns_of(ds, models)}
+    labels = {name: label for name, _, label in columns_of(ds, models)}
     where = spec.where_of(c)
     p: dict[str, Any] = {
         "datasource": "0__table",
@@ -347,6 +361,45 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "bottom_margin": "auto",
             "y_axis_format": fmt,
         }
+    elif c.viz == "map":
+        p |= {
+            "line_column": MAP_GEOMETRY,
+            "line_type": "json",
+            "reverse_long_lat": False,
+            "metric": c.metrics[0],
+            # the parts (and their area, to draw the largest first) are the rows
+            "groupby": [*MAP_PARTS, c.order_by],
+            "order_by_cols": [json.dumps([c.order_by, False])],
+            # every county is drawn, a county without the figure uncoloured
+            "filter_nulls": False,
+            "tooltip_contents": [
+                {"item_type": "column", "column_name": col, "verbose_name": labels[col]}
+                for col in c.columns
+            ],
+            "tooltip_template": c.tooltip,
+            "js_columns": [],
+            "mapbox_style": MAP_NO_BASE,
+            # fitted to the counties drawn (the province's, a city's); Guangxi until then
+            "autozoom": True,
+            "viewport": {"longitude": 108.8, "latitude": 23.8, "zoom": 5.5, "bearing": 0,
+                         "pitch": 0},
+            "color_scheme_type": "linear_palette",
+            "linear_color_scheme": MAP_SCHEME,
+            "num_buckets": 5,
+            "break_points": [],
+            "opacity": 90,
+            "filled": True,
+            "stroked": True,
+            "extruded": False,
+            "multiplier": 1,
+            "fill_color_picker": {"r": 200, "g": 16, "b": 46, "a": 1},
+            "stroke_color_picker": BORDER,
+            "line_width": 1,
+            "line_width_unit": "pixels",
+            "legend_position": "br",
+            "legend_format": fmt,
+            "table_filter": False,
+        }  # fmt: skip
     return p
 
 
@@ -359,6 +412,8 @@ def query_context(c: spec.Chart, params: dict) -> dict:
         columns = [*c.groupby, *c.columns]
     elif c.viz == "table" and not c.metrics:
         columns = list(c.columns)
+    elif c.viz == "map":
+        columns = map_columns(c)
     else:
         columns = list(c.groupby)
     order = c.order_by or (c.metrics[0] if c.metrics and c.viz != "big_number_total" else None)

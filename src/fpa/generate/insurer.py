@@ -210,7 +210,7 @@ def realise_claims(
         key: (g["written"].to_numpy(), g.index.to_numpy())
         for key, g in counted.sort_values("written", kind="stable").groupby(["product", "county"])
     }
-    ceilings = [int(p.claim_ceiling * 100) for p in reference.products()]
+    ceilings = [int(p.claim_ceiling_yuan * 100) for p in reference.products()]
     parts = []
     phantom_seq = 0
     biggest = [(0, int(np.argmax(plan.claims_n[yi, 0]))) for yi in range(len(plan.years))]

@@ -20,7 +20,7 @@ import numpy as np
 
 from fpa import reference
 
-PRODUCTS = ("JSGA", "JSAX", "JSTS")
+PRODUCTS = tuple(p.code for p in reference.products())  # in the seed's order
 LAST_TARGET_YEAR = 2023  # the province issues no targets from 2024 on
 PROVINCE = "全区"
 # Sales by month: the campaign (开门红) sells most units in the first months of the year.
@@ -370,7 +370,7 @@ def build_plan(years: list[int], factor: dict[int, float], seed: int) -> Plan:
 
     # --- claims to date on the anchored days ----------------------------------------------------
     ceiling = np.array(
-        [int(p.claim_ceiling * 100) // MEAN_BELOW_CEILING for p in reference.products()]
+        [int(p.claim_ceiling_yuan * 100) // MEAN_BELOW_CEILING for p in reference.products()]
     )
     claims_n_to: dict[int, np.ndarray] = {}
     claims_cents_to: dict[int, np.ndarray] = {}

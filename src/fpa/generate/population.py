@@ -119,7 +119,7 @@ def _sheet(y: int, persons: np.ndarray, lay: dict, r, clean: bool, dev: dict, fo
     counties = reference.counties()
     headers: dict[str, list[str]] = {}
     for h in reference.report_headers():
-        if h["sheet"] == "population" and h["field"] in ("city", "county"):
+        if h["kind"] == "population" and h["field"] in ("city", "county"):
             headers.setdefault(h["field"], []).append(h["header"])
 
     def fig(v) -> float | int:

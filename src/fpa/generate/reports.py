@@ -15,7 +15,9 @@ from fpa import reference
 from fpa.generate.delivery import CST, Deliveries, Fate, QuarantinedRow, arrival
 from fpa.generate.plan import LAST_TARGET_YEAR, Plan, rng_for
 from fpa.generate.workbooks import Sheet, xls_bytes, xlsx_bytes
+from fpa.normalise import numbers
 from fpa.quarantine import DESCRIPTIONS, Reason
+from fpa.sources.reports import READERS
 
 ACTIVITY_TYPES = [
     "宣传倡导",
@@ -101,11 +103,11 @@ TRAIN_FIELDS = [
     "remarks",
 ]
 OPTIONAL = {"township", "organiser", "remarks"}
-NUMERIC = {
-    "activities": ["participants", "service_visits", "materials", "funds"],
-    "trainings": ["trainees", "hours"],
-}
-FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# the number fields of each kind, as the parser reads them
+NUMERIC = {kind: list(reader.numbers) for kind, reader in READERS.items()}
+FULL_WIDTH = str.maketrans("0123456789", numbers.FULL_WIDTH_DIGITS)
+# the forms of "no number" written here: the two most common of the parser's
+NO_NUMBER = list(numbers.NONE[:2])  # —, /
 
 
 @dataclass
@@ -230,11 +232,12 @@ def _model(
 
 def _count_form(v: int | None, approx: bool, r, clean: bool, dev: dict):
     if v is None:
-        return None if clean or r.random() < 0.5 else str(r.choice(["—", "/"]))
+        return None if clean or r.random() < 0.5 else str(r.choice(NO_NUMBER))
     if approx:
+        yu, duo = numbers.MORE[:2]
         if v % 1000 == 0 and v >= 1000 and r.random() < 0.5:
-            return f"{v // 1000}千多"
-        return str(r.choice([f"{v}余", f"{v}多", f"约{v}"]))
+            return f"{v // 1000}千{duo}"
+        return str(r.choice([f"{v}{yu}", f"{v}{duo}", f"{numbers.ABOUT[0]}{v}"]))
     if clean or r.random() >= dev["text_number_rate"]:
         return v
     if v >= 10000 and v % 1000 == 0:
@@ -246,7 +249,7 @@ def _count_form(v: int | None, approx: bool, r, clean: bool, dev: dict):
 
 def _funds_form(cents: int | None, wan: bool, r, clean: bool, dev: dict):
     if cents is None:
-        return None if clean or r.random() < 0.5 else str(r.choice(["—", "/"]))
+        return None if clean or r.random() < 0.5 else str(r.choice(NO_NUMBER))
     yuan = cents // 100
     if wan:
         return round(yuan / 10000, 2)
@@ -297,10 +300,10 @@ def _alias_forms() -> dict[int, list[str]]:
     return forms
 
 
-def _headers(sheet: str) -> dict[str, list[tuple[str, float]]]:
+def _headers(kind: str) -> dict[str, list[tuple[str, float]]]:
     out: dict[str, list[tuple[str, float]]] = {}
     for h in reference.report_headers():
-        if h["sheet"] == sheet:
+        if h["kind"] == kind:
             out.setdefault(h["field"], []).append((h["header"], float(h["multiplier"])))
     return out
 
@@ -383,9 +386,11 @@ def _layout(rep: Report, r, clean: bool, dev: dict, forms: dict) -> list[Sheet]:
         else:
             rows.append(names)
         first_data = len(rows) + 1
-        sheet = "活动" if kind == "activities" else "培训"
-        if not clean and r.random() < dev["renamed_sheet_rate"]:
-            sheet += "情况"
+        # the contract's name (the seed's first for the kind), or the next, as some cities
+        # name it (活动情况)
+        sheet_names = [n for n, k in reference.report_sheets().items() if k == kind]
+        renamed = not clean and r.random() < dev["renamed_sheet_rate"]
+        sheet = sheet_names[1] if renamed else sheet_names[0]
         sums = {c: 0.0 for c in NUMERIC[kind]}
         for n, it in enumerate(items, start=1):
             county = (

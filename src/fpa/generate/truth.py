@@ -8,19 +8,19 @@ decimals, rates as fractions with full precision, an absent value (NULL) as an e
 import csv
 import json
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fpa import reference
-from fpa.clock import CST
 from fpa.generate.delivery import Deliveries, Fate
 from fpa.generate.insurer import CANCEL, CANCELLED, COUNTED, QUARANTINE_REASON, InsurerModel
 from fpa.generate.plan import PRODUCTS, Plan
 from fpa.generate.reports import Report
 from fpa.generate.text import fmt_cents
+from fpa.settings import report_due_at
 
 INSURANCE_KEYS = ["year", "product", "county"]
 
@@ -486,13 +486,13 @@ def reports(counted: list[Report]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def due_at(month: date) -> datetime:
-    """KPIS.md: a month's report is due by 23:59:59 CST on the 10th of the following month."""
-    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return datetime.combine(following.replace(day=10), time(23, 59, 59), CST)
+    """KPIS.md: a month's report is due by 23:59:59 CST on the due day of the following month
+    (fpa.settings: the rule the Python shares; dbt's macro is checked against this truth)."""
+    return report_due_at(month)
 
 
 def on_time(received: datetime, month: date) -> bool:
-    """By the due second: an arrival before 00:00:00 on the 11th."""
+    """By the due second: an arrival before 00:00:00 the day after."""
     return received < due_at(month) + timedelta(seconds=1)
 
 

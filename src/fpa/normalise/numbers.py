@@ -9,12 +9,21 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，－", "0123456789.,-")
-_NONE = {"", "—", "-", "/", "／", "无", "——", "－"}
-_UNIT = {"": 1, "千": 1000, "万": 10000, "亿": 100_000_000}
+# The forms a number takes in the cities' workbooks: what this parser reads, and what the
+# generator (fpa.generate.reports) writes from the same lists.
+FULL_WIDTH_DIGITS = "０１２３４５６７８９"
+NONE = ("—", "/", "-", "／", "无", "——", "－")  # a cell saying "no number" (as an empty one does)
+ABOUT = ("约", "大约")  # before the number: approximate
+MORE = ("余", "多", "左右", "以上")  # after it (and its unit): approximate
+UNITS = {"千": 1000, "万": 10000, "亿": 100_000_000}
+COUNTED = ("元", "人", "份", "人次")  # what it counts, after all that
+
+_FULL_WIDTH = str.maketrans(FULL_WIDTH_DIGITS + "．，－", "0123456789.,-")
+_NONE = {"", *NONE}
+_UNIT = {"": 1, **UNITS}
 _PATTERN = re.compile(
-    r"(?P<about>约|大约)?(?P<num>\d+(?:\.\d+)?)(?P<unit>[千万亿]?)"
-    r"(?P<more>余|多|左右|以上)?(?P<yuan>元|人|份|人次)?"
+    rf"(?P<about>{'|'.join(ABOUT)})?(?P<num>\d+(?:\.\d+)?)(?P<unit>[{''.join(UNITS)}]?)"
+    rf"(?P<more>{'|'.join(MORE)})?(?P<yuan>{'|'.join(COUNTED)})?"
 )
 
 

@@ -43,19 +43,19 @@ class StaleFeed(RuntimeError):
 @reported
 def check_freshness() -> dict:
     """Fails (and so alerts) when a feed is later than its service level: the insurer's newest
-    extract older than `insurer_sla_hours`, a city whose report for last month is not in by
-    `report_due_day` (both in expectations/suites.yml, which the gate's warnings use too)."""
-    from datetime import datetime, timedelta
+    extract older than `insurer_late_after_hours`, a city whose report of the last month due is
+    not in by its due time (the service levels of dbt_project.yml's vars, fpa.settings: the
+    gate's warnings and dbt's source freshness read the same)."""
+    from datetime import datetime
 
     import duckdb
 
     from fpa import reference
     from fpa.clock import CST
-    from fpa.gate import thresholds
+    from fpa.settings import last_due_month, report_due_at, service_levels
     from fpa.state import StatePaths
 
-    limits = thresholds()
-    sla_hours, due_day = int(limits["insurer_sla_hours"]), int(limits["report_due_day"])
+    sla_hours = service_levels()["insurer_late_after_hours"]
     _, warehouse = paths_from_env()
     now = datetime.now(CST)
     with duckdb.connect(str(StatePaths(warehouse).db), read_only=True) as con:
@@ -78,8 +78,7 @@ def check_freshness() -> dict:
                 f"{source}: newest file {when} ({hours or float('inf'):.0f} h ago, "
                 f"service level {sla_hours} h)"
             )
-    due = (now - timedelta(days=due_day)).date().replace(day=1)
-    expected = (due - timedelta(days=1)).replace(day=1)  # the month whose report is due
+    expected = last_due_month(now)  # the month whose report is due
     behind: dict[str, list[str]] = {}  # newest month received -> cities, per city
     for city in reference.cities():
         newest_month = report_months.get(city.code)
@@ -88,7 +87,8 @@ def check_freshness() -> dict:
     for newest_month, cities in sorted(behind.items()):
         late.append(
             f"reports: newest month {newest_month} for {len(cities)} cities "
-            f"({', '.join(cities)}), {expected:%Y-%m} was due by the {due_day}th"
+            f"({', '.join(cities)}), {expected:%Y-%m} was due by "
+            f"{report_due_at(expected):%Y-%m-%d %H:%M} CST"
         )
     if late:
         raise StaleFeed("late feeds: " + "; ".join(late))

@@ -1,7 +1,8 @@
-"""The monthly 统计通报 by mail (fpa_bulletin): on the 11th, once every city's report of the
-month before was due (the 10th), the bulletins of the province and of each city as of the last
-day of that month are written into `bulletins/` beside the warehouse (fpa.bulletin, from the
-published file alone) and mailed: the province's to the leadership list, each city's to its own.
+"""The monthly 统计通报 by mail (fpa_bulletin): the day after every city's report of the month
+before was due (the 11th: the due day is a service level, fpa.settings), the bulletins of the
+province and of each city as of the last day of that month are written into `bulletins/` beside
+the warehouse (fpa.bulletin, from the published file alone) and mailed: the province's to the
+leadership list, each city's to its own.
 
 Recipients are configuration (FPA_BULLETIN_CONTACTS, default config/bulletin_contacts.yml: an
 area code -> addresses), never code. What went out is kept in `bulletin_sent.json` beside the
@@ -20,13 +21,15 @@ from fpa.clock import CST
 from fpa.orchestration.common import contacts_from, paths_from_env, reported
 from fpa.orchestration.feedback_mail import Send, smtp_configured, smtp_send
 from fpa.paths import PROJECT_ROOT, write_private
+from fpa.settings import service_levels
 from fpa.state import StatePaths
 
 CONTACTS_VAR = "FPA_BULLETIN_CONTACTS"
 DEFAULT_CONTACTS = PROJECT_ROOT / "config" / "bulletin_contacts.yml"
 SENT = "bulletin_sent.json"
 PROVINCE = "450000"
-SCHEDULE = "0 8 11 * *"  # 08:00 CST on the 11th: the reports of the month before were due the 10th
+# 08:00 CST the day after the reports of the month before were due (the 11th)
+SCHEDULE = f"0 8 {service_levels()['report_due_day'] + 1} * *"
 
 
 def as_of_for(run_on: date) -> date:

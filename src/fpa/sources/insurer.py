@@ -29,8 +29,9 @@ from pathlib import Path
 import duckdb
 
 from fpa.normalise.ids import CHECK_CHARS, WEIGHTS
-from fpa.personal import PersonHasher, scrub
+from fpa.personal import PersonHasher
 from fpa.quarantine import DESCRIPTIONS, Reason
+from fpa.sources.common import Outcome, Rejected
 from fpa.state import insert_rows
 
 POLICY_COLUMNS = [
@@ -70,25 +71,6 @@ PERSONAL = {"被保险人姓名": "name", "联系电话": "phone", "证件号码
 
 
 @dataclass
-class Outcome:
-    status: str  # loaded | rejected
-    reason_code: str = ""
-    reason: str = ""
-    rows_received: int = 0
-    rows_quarantined: int = 0
-
-    def __post_init__(self):
-        self.reason = scrub(self.reason)
-
-
-class Rejected(Exception):
-    def __init__(self, code: Reason, detail: str):
-        detail = scrub(detail)
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-
-
-@dataclass
 class Prepared:
     """A file transcoded to UTF-8 (body only), its header and trailer checked."""
 
@@ -105,8 +87,8 @@ def transcode(src: Path, dst: Path) -> tuple[str, str | None]:
     """Write src as UTF-8 without its last line; return (encoding, that last line).
 
     A GB18030 file (its first 64 KiB not UTF-8: GB18030 Chinese text never is, and the header
-    is Chinese) goes through glibc's iconv: ~280 MB/s a core where Python's codec decodes and
-    encodes ~180 MB/s, and outside the GIL, beside DuckDB (a province year: 3 s of CPU less).
+    is Chinese) goes through glibc's iconv: faster than Python's codec decoding and encoding,
+    and outside the GIL, beside DuckDB.
     Its last line is then cut off the output. Any other file, or any machine without iconv,
     takes the codec path (_recode), which tries UTF-8 for the whole file, then GB18030.
 
@@ -180,8 +162,8 @@ def _recode(src: Path, dst: Path, encoding: str) -> str | None:
     One pass in 8 MiB chunks, holding back only the last line (the trailer) and any line ends
     after it. The bytes are cut at line ends before they are decoded: a line feed is never part
     of a multi-byte character in GB18030 or UTF-8, so whole lines decode exactly as a stream
-    would, with the codec's C loop and no incremental decoder or string concatenation (measured:
-    the decoder loop cost 12 % of an ingest)."""
+    would, with the codec's C loop and no incremental decoder or string concatenation (a
+    decoder loop in Python was a measurable share of an ingest)."""
     with open(src, "rb") as f, open(dst, "wb") as out:
         bom = BOMS[encoding]
         f.seek(len(bom) if f.read(len(bom)) == bom else 0)
@@ -550,7 +532,8 @@ def _lookups(con: duckdb.DuckDBPyConnection, files: list[Prepared]) -> _Refs:
         "SELECT name, code FROM ref.region_names WHERE level = 'county' ORDER BY name"
     ).fetchall()
     products = con.execute(
-        "SELECT product_code, unit_price_min, unit_price_max, claim_ceiling FROM ref.products "
+        "SELECT product_code, unit_price_min_yuan, unit_price_max_yuan, claim_ceiling_yuan "
+        "FROM ref.products "
         "ORDER BY product_code"
     ).fetchall()
     for name, values in (
@@ -631,8 +614,9 @@ def _typed_sql(kind: str) -> str:
 
 def _csv_source(columns: list[str], rejects: bool = False) -> str:
     """SQL: the files $bodies, read as the contract's CSV. The dialect is the contract's,
-    spelled out: sniffing it anyway cost ~7 ms a file. rejects: faulty records are skipped and
-    described in the temp table _REJECTS (a diagnosis: the loading read fails on the first)."""
+    spelled out: sniffing it anyway costs time on every file. rejects: faulty records are
+    skipped and described in the temp table _REJECTS (a diagnosis: the loading read fails on
+    the first)."""
     kept = (
         f", store_rejects = true, rejects_table = '{_REJECTS}', "
         f"rejects_scan = '{_REJECTS}_scan', rejects_limit = 1000"

@@ -4,7 +4,7 @@ province.
 
 The year comes from the file name `常住人口_<YYYY>` and any title above the header; the two
 disagreeing reject the file. The header is found wherever it sits and mapped through the header
-seed (sheet `population`: the reports' county synonyms, and the population column's unit, whose
+seed (kind `population`: the reports' county synonyms, and the population column's unit, whose
 multiplier turns 万人 into persons, rounded to whole persons). A 市 cell merged over its counties
 holds for each of them.
 
@@ -30,7 +30,7 @@ from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import clean, resolve
 from fpa.personal import scrub
 from fpa.quarantine import DESCRIPTIONS, Reason
-from fpa.sources.insurer import Outcome, Rejected
+from fpa.sources.common import Outcome, Rejected
 from fpa.sources.reports import _norm_header, _plain
 from fpa.sources.spreadsheet import Limits, merged_ranges, open_workbook, sheet_rows
 from fpa.state import RowBuffer
@@ -224,7 +224,7 @@ def _headers() -> dict[str, tuple[str, Decimal]]:
     return {
         _norm_header(h["header"]): (h["field"], Decimal(h["multiplier"]))
         for h in reference.report_headers()
-        if h["sheet"] == "population"
+        if h["kind"] == "population"
     }
 
 

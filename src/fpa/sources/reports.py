@@ -5,23 +5,29 @@ disagreeing reject the file). The header is found wherever it sits, one or two r
 mapped to fields through the header seed (a 万元 header converts its column); 合计 and footer
 are excluded and 合计 is checked against the rows (a mismatch is reported, not fatal). A
 corrected report replaces the earlier one for its city and month entirely.
+
+A report holds one sheet of each kind (活动, 培训): the kinds, their sheet names and raw tables
+are seeds (report_kinds.csv, report_sheets.csv); how each kind's rows are read is its reader
+here (READERS). A kind with no reader stops the load (kinds()) rather than land anywhere.
 """
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
-from fpa import reference
+from fpa import reference, settings
 from fpa.clock import CST
 from fpa.normalise.dates import DateError, parse_date_range
 from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import resolve
 from fpa.personal import scrub
 from fpa.quarantine import DESCRIPTIONS, Reason
-from fpa.sources.insurer import Outcome, Rejected
+from fpa.sources.common import Outcome, Rejected
 from fpa.sources.spreadsheet import Limits, merged_ranges, open_workbook, sheet_rows
 from fpa.state import RowBuffer
 
@@ -37,18 +43,9 @@ REVISION = re.compile(r"修订|更正|修正")
 # a total or subtotal row, wherever it stands: 合计, 小计, 金城江区小计, 本月累计, 总计：…
 TOTAL = re.compile(r"[^\d]{0,10}?(?:小计|合计|总计|累计|共计|汇总)[:：]?")
 FOOTER = ("填报人", "审核人", "制表人", "制表", "负责人", "单位负责人")
-FIRST_MONTH = date(2017, 1, 1)  # the first month the province collects reports for
 # free-text fields: a total word there is part of a name (健康讲座累计…), not a total row
 FREE_TEXT = {"name", "remarks", "organiser"}
 FILLED = re.compile(r"填报日期[:：]\s*(?P<d>\S+)")
-REQUIRED = {
-    "activities": ("activity_type", "project", "participants"),
-    "trainings": ("start_date", "trainees"),
-}
-NUMBERS = {
-    "activities": ("participants", "service_visits", "materials", "funds"),
-    "trainings": ("trainees", "hours"),
-}
 _HEADER_NORMAL = str.maketrans("（）", "()")
 
 
@@ -59,7 +56,7 @@ def _norm_header(v) -> str:
 def _headers() -> dict[str, dict[str, tuple[str, Decimal]]]:
     out: dict[str, dict[str, tuple[str, Decimal]]] = {}
     for h in reference.report_headers():
-        out.setdefault(h["sheet"], {})[_norm_header(h["header"])] = (
+        out.setdefault(h["kind"], {})[_norm_header(h["header"])] = (
             h["field"],
             Decimal(h["multiplier"]),
         )
@@ -93,17 +90,19 @@ def parse(
     wb = open_workbook(landed)
     base = file_name.rsplit("/", 1)[-1]
     by_name = _period(base, FILE)
+    known = kinds()
+    named = reference.report_sheets()
     sheets = {}
-    kinds = reference.report_sheets()
     for name in wb.sheet_names:
-        kind = kinds.get(re.sub(r"\s+", "", name))
+        kind = named.get(re.sub(r"\s+", "", name))
         if kind:
             sheets[kind] = (name, sheet_rows(wb, name, limits), merged_ranges(wb, name, landed))
-    for kind, label in (("activities", "活动"), ("trainings", "培训")):
-        if kind not in sheets:
+    for kind in known.values():
+        if kind.name not in sheets:
             raise Rejected(
                 Reason.UNKNOWN_LAYOUT,
-                f"{base}: no sheet {label} (found {', '.join(wb.sheet_names)})",
+                f"{base}: no sheet {' or '.join(kind.sheet_names)} "
+                f"(found {', '.join(wb.sheet_names)})",
             )
     titles = {_period(_first_text(rows), TITLE) for _, rows, _ in sheets.values()} - {None}
     if len(titles) > 1 or (titles and by_name and titles != {by_name}):
@@ -121,11 +120,12 @@ def parse(
         )
     city_code, month = period
     this_month = datetime.now(CST).date().replace(day=1)
-    if not FIRST_MONTH <= month <= this_month:
+    first = settings.first_report_month()
+    if not first <= month <= this_month:
         raise Rejected(
             Reason.PERIOD_OUT_OF_RANGE,
             f"{base}: the report is for {month.year}年{month.month}月; reports are taken from "
-            f"{FIRST_MONTH.year}年{FIRST_MONTH.month}月 to this month "
+            f"{first.year}年{first.month}月 to this month "
             f"({this_month.year}年{this_month.month}月)",
         )
     parsed = [
@@ -153,10 +153,10 @@ def parse(
     )
     n = q = 0
     for s in parsed:
-        table = "raw.report_activities" if s.kind == "activities" else "raw.report_trainings"
-        cols = _COLUMNS[s.kind]
+        kind = known[s.kind]
+        cols = kind.reader.columns
         out.add(
-            table,
+            kind.raw_table,
             [
                 [sha256, s.name, r["row_number"], city_code, month] + [r.get(c) for c in cols]
                 for r in s.rows
@@ -186,39 +186,6 @@ def parse(
         q += len(s.quarantined)
     note = f"合计 differs from the rows: {'; '.join(mismatches)}" if mismatches else ""
     return Outcome("loaded", "", note, n, q)
-
-
-_COLUMNS = {
-    "activities": [
-        "county_code",
-        "township",
-        "starts_on",
-        "ends_on",
-        "name",
-        "activity_type",
-        "project",
-        "organiser",
-        "participants",
-        "participants_approx",
-        "service_visits",
-        "materials",
-        "funds",
-        "remarks",
-    ],
-    "trainings": [
-        "county_code",
-        "name",
-        "organiser",
-        "starts_on",
-        "ends_on",
-        "audience",
-        "trainees",
-        "trainees_approx",
-        "mode",
-        "hours",
-        "remarks",
-    ],
-}
 
 
 def _show(periods: set) -> str:
@@ -263,7 +230,8 @@ def _sheet(
             columns = [b or a for a, b in zip(columns, below, strict=False)]
             first_data += 1
     fields = {f: (i, mult) for i, c in enumerate(columns) if c for f, mult in [c]}
-    missing = [f for f in REQUIRED[kind] if f not in fields]
+    reader = kinds()[kind].reader
+    missing = [f for f in reader.required if f not in fields]
     if missing:
         raise Rejected(
             Reason.UNKNOWN_LAYOUT,
@@ -292,7 +260,7 @@ def _sheet(
         elif first:
             data.append(i)
     totals_at = totals[-1] if totals and (not data or totals[-1] > data[-1]) else None
-    sums: dict[str, Decimal] = {f: Decimal(0) for f in NUMBERS[kind] if f in fields}
+    sums: dict[str, Decimal] = {f: Decimal(0) for f in reader.numbers if f in fields}
     allowed = reference.report_values()
     for i in sorted(data + [t for t in totals if t != totals_at]):
         raw = {
@@ -411,7 +379,7 @@ def _unmerge(
             continue
         f = covered.pop()
         col = columns.index(f)
-        if f in NUMBERS[kind]:
+        if f in kinds()[kind].reader.numbers:
             for r in range(r1, last + 1):
                 bad[r] = f"{_label(header, {f: (col, 1)}, f)} merged over rows {r1 + 1}–{r2 + 1}"
             continue
@@ -446,8 +414,9 @@ def _text(row, fields, f) -> str | None:
 
 
 def _values(kind: str, row: list, fields: dict, month: date) -> dict:
+    reader = kinds()[kind].reader
     out: dict = {"_county": _text(row, fields, "county")}
-    for f in NUMBERS[kind]:
+    for f in reader.numbers:
         p = parse_number(_cell(row, fields, f))
         mult = fields[f][1] if f in fields else Decimal(1)
         out[f"_{f}_raw"] = p.value
@@ -460,21 +429,115 @@ def _values(kind: str, row: list, fields: dict, month: date) -> dict:
             out[f] = value
         else:
             out[f] = None if value is None else int(value)
-    if kind == "activities":
-        span = parse_date_range(_cell(row, fields, "date"), month.year)
-        out["starts_on"], out["ends_on"] = span or (None, None)
-        for f in ("township", "name", "activity_type", "project", "organiser", "remarks"):
-            out[f] = _text(row, fields, f)
-    else:
-        start = parse_date_range(_cell(row, fields, "start_date"), month.year)
-        end = parse_date_range(_cell(row, fields, "end_date"), month.year)
-        if start is None:
-            raise DateError("no 开始日期")
-        out["starts_on"] = start[0]
-        out["ends_on"] = end[1] if end else start[1]
-        for f in ("name", "organiser", "audience", "mode", "remarks"):
-            out[f] = _text(row, fields, f)
+    out.update(reader.dates(row, fields, month))
+    for f in reader.texts:
+        out[f] = _text(row, fields, f)
     return out
+
+
+def _activity_dates(row: list, fields: dict, month: date) -> dict:
+    """活动日期: one cell, a day or a range (5月28日—29日)."""
+    span = parse_date_range(_cell(row, fields, "date"), month.year)
+    starts_on, ends_on = span or (None, None)
+    return {"starts_on": starts_on, "ends_on": ends_on}
+
+
+def _training_dates(row: list, fields: dict, month: date) -> dict:
+    """开始日期 (required) and 结束日期 (the start's day when empty)."""
+    start = parse_date_range(_cell(row, fields, "start_date"), month.year)
+    end = parse_date_range(_cell(row, fields, "end_date"), month.year)
+    if start is None:
+        raise DateError("no 开始日期")
+    return {"starts_on": start[0], "ends_on": end[1] if end else start[1]}
+
+
+@dataclass(frozen=True)
+class KindReader:
+    """What this parser reads of a sheet kind: the fields a sheet must have, the number fields,
+    the text fields, how a row's dates are read, and the raw table's columns after
+    (file_sha256, sheet, row_number, city_code, month), in its order."""
+
+    required: tuple[str, ...]
+    numbers: tuple[str, ...]
+    texts: tuple[str, ...]
+    dates: Callable[[list, dict, date], dict]
+    columns: tuple[str, ...]
+
+
+READERS = {
+    "activities": KindReader(
+        required=("activity_type", "project", "participants"),
+        numbers=("participants", "service_visits", "materials", "funds"),
+        texts=("township", "name", "activity_type", "project", "organiser", "remarks"),
+        dates=_activity_dates,
+        columns=(
+            "county_code",
+            "township",
+            "starts_on",
+            "ends_on",
+            "name",
+            "activity_type",
+            "project",
+            "organiser",
+            "participants",
+            "participants_approx",
+            "service_visits",
+            "materials",
+            "funds",
+            "remarks",
+        ),
+    ),
+    "trainings": KindReader(
+        required=("start_date", "trainees"),
+        numbers=("trainees", "hours"),
+        texts=("name", "organiser", "audience", "mode", "remarks"),
+        dates=_training_dates,
+        columns=(
+            "county_code",
+            "name",
+            "organiser",
+            "starts_on",
+            "ends_on",
+            "audience",
+            "trainees",
+            "trainees_approx",
+            "mode",
+            "hours",
+            "remarks",
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    raw_table: str  # report_kinds.csv
+    sheet_names: tuple[str, ...]  # report_sheets.csv, the contract's name first
+    reader: KindReader
+
+
+@cache
+def kinds() -> dict[str, Kind]:
+    """The sheet kinds of a report: the seeds' (report_kinds.csv, report_sheets.csv), each with
+    its reader here. A kind the seeds name and this parser does not read (or the other way
+    round) is an error, raised before any workbook is read: its rows must never land in another
+    kind's table."""
+    tables = reference.report_kinds()
+    names: dict[str, list[str]] = {}
+    for sheet_name, kind in reference.report_sheets().items():
+        names.setdefault(kind, []).append(sheet_name)
+    unread = [k for k in {**tables, **names} if k not in READERS]
+    if unread:
+        raise ValueError(
+            f"sheet kind(s) {', '.join(unread)} of dbt/seeds/report_kinds.csv or "
+            "report_sheets.csv have no reader in fpa.sources.reports (READERS)"
+        )
+    for kind in READERS:
+        if kind not in tables or kind not in names:
+            seed = "report_kinds.csv (its raw table)" if kind not in tables else "report_sheets.csv"
+            raise ValueError(f"the sheet kind {kind} has no row in dbt/seeds/{seed}")
+    return {k: Kind(k, tables[k], tuple(names[k]), READERS[k]) for k in tables}
 
 
 def settle_revisions(con, shas: list[str]) -> None:

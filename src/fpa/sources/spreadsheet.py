@@ -30,7 +30,7 @@ from pathlib import Path
 import python_calamine
 
 from fpa.quarantine import Reason
-from fpa.sources.insurer import Rejected
+from fpa.sources.common import Rejected
 
 ENV_PREFIX = "FPA_WORKBOOK_MAX_"
 READER_LIMITS_ENV = "FPA_WORKBOOK_READER_LIMITS"  # the limits, handed to the reader process

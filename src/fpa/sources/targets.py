@@ -9,7 +9,7 @@ from fpa.clock import CST
 from fpa.normalise.numbers import NumberError, parse_number
 from fpa.normalise.regions import resolve
 from fpa.quarantine import Reason
-from fpa.sources.insurer import Outcome, Rejected
+from fpa.sources.common import Outcome, Rejected
 from fpa.sources.spreadsheet import Limits, open_workbook, sheet_rows
 from fpa.state import RowBuffer
 

@@ -24,7 +24,7 @@ found as (
         r.month,
         r.received_at,
         r.is_current,
-        coalesce(s.sheet, q.sheet) as sheet_kind,
+        coalesce(s.kind, q.sheet) as sheet_kind,
         -- the audit reason is "<description>: <detail>" (fpa.sources.reports, scrubbed)
         case
             when starts_with(q.reason, c.description || ': ')

@@ -56,7 +56,8 @@ report_issues as (
             else report || '应于' || strftime(due_on, '%Y年%-m月%-d日') || '前报送，至今未收到'
         end as reason,
         case
-            when received then '已收到，无需补报；今后请在次月10日前报送月报。'
+            when received
+                then '已收到，无需补报；今后请在次月{{ var("service_levels")["report_due_day"] }}日前报送月报。'
             else
                 '请尽快报送' || report || '（文件名如“' || city_name || '计生协'
                 || strftime(month, '%Y年%-m月') || '工作月报.xlsx”）。'
