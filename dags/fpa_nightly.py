@@ -26,7 +26,7 @@ DEFAULTS = {
     dag_id="fpa_nightly",
     schedule="0 2 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,  # no catch-up storm: history is loaded from the archive (README)
+    catchup=False,  # no catch-up storm: history is loaded from the archive (docs/operations.md)
     max_active_runs=1,
     default_args=DEFAULTS,
     tags=["fpa"],

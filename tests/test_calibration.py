@@ -77,7 +77,8 @@ def test_hechi_five_years_summed(plan):
     assert _r(Decimal(units) / 10_000, "0.01") == Decimal("140.63")
     assert sum(f["claims"] for f in years) == 62_023
     assert sum(f["paid"] for f in years) == Decimal("29495900.00")  # 2,949.59 万元
-    # left (README "Calibration"): 5,816.49 万元 premium, i.e. 50.71 %: 河池 sells at 50 元
+    # left (docs/sample-data.md "Calibration"): 5,816.49 万元 premium, i.e. 50.71 %: 河池 sells
+    # at 50 元
     premium = sum(f["premium"] for f in years)
     assert premium == units * 50
 

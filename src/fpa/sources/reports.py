@@ -357,8 +357,8 @@ def _unmerge(
     columns: list[str | None],
     header: list,
 ) -> dict[int, str]:
-    """Merged cells among the data rows, by the rule of the README: a text cell (县区, 乡镇,
-    日期, 活动类型…) merged over several rows holds for each of them, as the sheet shows it
+    """Merged cells among the data rows, by the rule of docs/architecture.md: a text cell (县区,
+    乡镇, 日期, 活动类型…) merged over several rows holds for each of them, as the sheet shows it
     to its reader, so its value is written into every row of the range; a number merged over
     several rows (参与人数, 经费…) cannot be split between them, and a merge across two fields
     leaves it unknown which field the value is: those rows are returned, row → why, to be
