@@ -353,13 +353,17 @@ def test_the_progress_dashboard_equals_the_to_date_mart(superset):
     got = {r["area_name"]: r["coverage_rate"] for r in data_of("cov_counties", chosen)}
     assert len(got) == 11 and set(got) == set(want)
     assert all(close(got[c], want[c]) for c in want)
+    # the big number: coverage to date (units to the day over the year's population), as the
+    # newsletters write it on a day of the year
     ((province_rate,),) = marts(
         superset,
-        "SELECT coverage_rate FROM marts.insurance_area_year "
-        "WHERE year = 2020 AND product_code = 'JSGA' AND area_level = 'province'",
+        "SELECT coverage_rate_to_date FROM marts.insurance_progress WHERE as_of_date = ? "
+        "AND product_code = 'JSGA' AND area_level = 'province'",
+        [DAY],
     )
+    assert province_rate is not None
     (got_row,) = data_of("prog_coverage", {"as_of": DAY, "product_name": PRODUCT})
-    assert close(got_row["coverage_rate"], province_rate)
+    assert close(got_row["coverage_rate_to_date"], province_rate)
 
 
 def test_every_chart_of_every_dashboard_answers(superset):

@@ -11,6 +11,7 @@ delivered, names and ID numbers in clear, and the HMAC key sits beside the state
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ class StateBusy(RuntimeError):
     pass
 
 
+LOCK_GRACE_SECONDS = 2.0
+
+
 @contextmanager
 def locked(paths: StatePaths) -> Iterator[None]:
     """The one-writer lock. An flock: the kernel drops it when its holder dies, so a killed run
@@ -156,10 +160,18 @@ def locked(paths: StatePaths) -> Iterator[None]:
     private_dir(paths.landing)
     fd = os.open(paths.lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise StateBusy(f"another run is writing {paths.db}") from e
+        # a run killed while it starts a child (the workbook reader) leaves the lock with the
+        # forked child until that child's exec closes it: a moment, longer on a loaded
+        # machine. A second of patience tells that apart from a run that is really writing.
+        deadline = time.monotonic() + LOCK_GRACE_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as e:
+                if time.monotonic() >= deadline:
+                    raise StateBusy(f"another run is writing {paths.db}") from e
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)

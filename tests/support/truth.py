@@ -36,6 +36,7 @@ RATES = {
     "completion_rate_to_date",
     "time_share",
     "ahead_of_schedule",
+    "coverage_rate_to_date",
 }
 # months the expected reports depend on the build's time for (tests/test_data_issues.py checks
 # the months after the generator's range): here, the generator's months

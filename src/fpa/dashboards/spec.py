@@ -463,9 +463,9 @@ PROGRESS = Dashboard(
                  where=ONE_AREA, unit="万份", width=4, height=35),
             _prg("prog_yoy", "比上年同期增减", "big_number_total", ["yoy_units_to_date_wan"],
                  where=ONE_AREA, unit="万份", width=4, height=35),
-            _cov("prog_coverage", "占常住人口比例", "big_number_total", ["coverage_rate"],
-                 where=_and(ONE_AREA, YEAR_OF_CHOSEN_DAY), unit="承保份数 / 常住人口（年度）",
-                 width=4, height=35),
+            # to date, as the newsletters write it on a day of the year (占全区常住人口的5.61%)
+            _prg("prog_coverage", "占常住人口比例", "big_number_total", ["coverage_rate_to_date"],
+                 where=ONE_AREA, unit="累计承保份数 / 常住人口", width=4, height=35),
         ],
         [
             _prg("prog_completion", "任务完成率", "big_number_total", ["completion_rate_to_date"],

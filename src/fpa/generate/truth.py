@@ -194,6 +194,8 @@ PROGRESS_COLUMNS = [
     "ahead_of_schedule",
     "units_same_day_last_year",
     "yoy_units_to_date",
+    "resident_population",
+    "coverage_rate_to_date",
 ]
 _TO_DATE = ("policies", "units", "premium", "persons", "claims", "paid")
 
@@ -275,7 +277,7 @@ def _check_progress_against_plan(plan: Plan, daily: dict) -> None:
                 raise AssertionError(f"generator: realised premium to {d} differs from the plan")
 
 
-def insurance_progress(plan: Plan, m: InsurerModel) -> pd.DataFrame:
+def insurance_progress(plan: Plan, m: InsurerModel, pops: dict[int, np.ndarray]) -> pd.DataFrame:
     """WAREHOUSE.md marts.insurance_progress on progress_days(): product × area (province, its
     cities, their counties). The province's target is the sum of its cities'; a county has none;
     the same day last year is 28 February for 29 February, none in the range's first year."""
@@ -301,6 +303,13 @@ def insurance_progress(plan: Plan, m: InsurerModel) -> pd.DataFrame:
     parts = []
     for yi, y in enumerate(plan.years):
         days_in_year = (date(y + 1, 1, 1) - date(y, 1, 1)).days
+        # the resident population of the year (or the latest earlier yearbook), every area
+        py = population_year(pops, y)
+        people = (
+            np.full((npr, n_area), np.nan)
+            if py is None
+            else np.repeat(areas(pops[py][None, :].astype(np.float64)), npr, axis=0)
+        )
         city_targets = [plan.targets.get((y, c.code)) for c in cities]
         has_target = all(t is not None for t in city_targets)
         target = np.full((npr, n_area), np.nan)
@@ -327,6 +336,7 @@ def insurance_progress(plan: Plan, m: InsurerModel) -> pd.DataFrame:
                     "completion": completion,
                     "share": np.full((npr, n_area), share),
                     "last": np.full((npr, n_area), -1) if last is None else last,
+                    "people": people,
                 }
             )
     t = pd.DataFrame({k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]})
@@ -364,6 +374,11 @@ def insurance_progress(plan: Plan, m: InsurerModel) -> pd.DataFrame:
             ],
             "units_same_day_last_year": np.where(no_last, "", t["last"].astype(str)),
             "yoy_units_to_date": np.where(no_last, "", (t["units"] - t["last"]).astype(str)),
+            "resident_population": ["" if np.isnan(p) else str(int(p)) for p in t["people"]],
+            "coverage_rate_to_date": [
+                "" if np.isnan(p) else repr(float(u) / float(p))
+                for u, p in zip(t["units"], t["people"], strict=True)
+            ],
         }
     )
     return out[PROGRESS_COLUMNS]
@@ -806,7 +821,7 @@ def write(
     tables = {
         "insurance_county_year": county,
         "insurance_city_year": city,
-        "insurance_progress": insurance_progress(plan, m),
+        "insurance_progress": insurance_progress(plan, m, pops),
         "population": population_table(pops),
         "activities_monthly": acts,
         "training_monthly": trains,

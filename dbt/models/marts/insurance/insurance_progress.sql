@@ -138,7 +138,11 @@ select
     -- 上年同期: the same date of the year before (29 February takes 28 February); NULL before
     -- the first year held
     ly.units_to_date as units_same_day_last_year,
-    p.units_to_date - ly.units_to_date as yoy_units_to_date
+    p.units_to_date - ly.units_to_date as yoy_units_to_date,
+    -- 占常住人口比例 to date: the newsletters' coverage on a day of the year (截至8月31日……占全区
+    -- 常住人口的5.61%), against the population the yearly marts use
+    cast(pop.resident_population as bigint) as resident_population,
+    {{ coverage_rate('p.units_to_date', 'pop.resident_population') }} as coverage_rate_to_date
 from progress as p
 left join progress as ly
     on
@@ -147,5 +151,11 @@ left join progress as ly
         and p.area_level = ly.area_level
         and p.city_code is not distinct from ly.city_code
         and p.county_code is not distinct from ly.county_code
+left join {{ ref('int_population__areas') }} as pop
+    on
+        p.year = pop.year
+        and p.area_level = pop.area_level
+        and p.city_code is not distinct from pop.city_code
+        and p.county_code is not distinct from pop.county_code
 left join {{ ref('regions_cities') }} as ci on p.city_code = ci.city_code
 left join {{ ref('regions_counties') }} as co on p.county_code = co.county_code
