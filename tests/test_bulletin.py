@@ -380,7 +380,6 @@ def test_the_markdown_and_the_word_file_are_one_document(hechi):
             assert "| " + " | ".join(c.text for c in row.cells) + " |" in text
 
 
-@pytest.mark.skipif(shutil.which("fc-list") is None, reason="fontconfig")
 def test_fontconfig_maps_the_word_fonts_to_installed_faces():
     conf = pdf.fontconfig({"Noto Serif CJK SC", "Noto Sans CJK SC"})
     assert "<family>宋体</family><prefer><family>Noto Serif CJK SC</family>" in conf

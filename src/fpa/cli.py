@@ -107,11 +107,8 @@ def _rollback(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     from fpa.feedback import UnknownProvider, write
 
-    if _no_warehouse("feedback", args):
-        return USAGE_ERROR
-    warehouse = Path(args.warehouse)
-    if not warehouse.is_file():
-        print(f"fpa feedback: {warehouse}: no published warehouse there", file=sys.stderr)
+    warehouse = _published("feedback", args)
+    if warehouse is None:
         return USAGE_ERROR
     try:
         written = write(warehouse, Path(args.out), args.city)
@@ -132,11 +129,8 @@ def _bulletin(args: argparse.Namespace) -> int:
 
     from fpa.bulletin import BulletinRefused, write
 
-    if _no_warehouse("bulletin", args):
-        return USAGE_ERROR
-    warehouse = Path(args.warehouse)
-    if not warehouse.is_file():
-        print(f"fpa bulletin: {warehouse}: no published warehouse there", file=sys.stderr)
+    warehouse = _published("bulletin", args)
+    if warehouse is None:
         return USAGE_ERROR
     try:
         # YYYY-MM-DD only (fromisoformat alone takes 20221231 and 2022-W52 too)
@@ -220,6 +214,18 @@ def _no_warehouse(command: str, args: argparse.Namespace) -> bool:
     if not args.warehouse:
         print(f"fpa {command}: --warehouse (or FPA_WAREHOUSE) is needed", file=sys.stderr)
     return not args.warehouse
+
+
+def _published(command: str, args: argparse.Namespace) -> Path | None:
+    """The published warehouse a reading command opens; None (and says why) when it is not
+    named or not there."""
+    if _no_warehouse(command, args):
+        return None
+    warehouse = Path(args.warehouse)
+    if not warehouse.is_file():
+        print(f"fpa {command}: {warehouse}: no published warehouse there", file=sys.stderr)
+        return None
+    return warehouse
 
 
 def _say(m: str) -> None:

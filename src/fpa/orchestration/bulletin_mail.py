@@ -11,18 +11,22 @@ is tried again. A bulletin that cannot be written (the warehouse does not reach 
 PDF renderer) fails the task, and the failure mails the engineers like the nightly's.
 """
 
-import json
 from datetime import date, datetime, timedelta
 from html import escape
 from pathlib import Path
 
 from fpa import bulletin, reference
 from fpa.clock import CST
-from fpa.orchestration.common import contacts_from, paths_from_env, reported
+from fpa.orchestration.common import (
+    contacts_from,
+    paths_from_env,
+    reported,
+    sent_record,
+    write_sent_record,
+)
 from fpa.orchestration.feedback_mail import Send, smtp_configured, smtp_send
-from fpa.paths import PROJECT_ROOT, write_private
+from fpa.paths import PROJECT_ROOT
 from fpa.settings import service_levels
-from fpa.state import StatePaths
 
 CONTACTS_VAR = "FPA_BULLETIN_CONTACTS"
 DEFAULT_CONTACTS = PROJECT_ROOT / "config" / "bulletin_contacts.yml"
@@ -42,15 +46,8 @@ def areas() -> list[tuple[str, str]]:
     return [(PROVINCE, "自治区"), *((c.code, c.name) for c in reference.cities())]
 
 
-def _sent_path(warehouse: Path) -> Path:
-    return StatePaths(warehouse).root / SENT
-
-
 def sent(warehouse: Path) -> dict[str, list[str]]:
-    try:
-        return json.loads(_sent_path(warehouse).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+    return sent_record(warehouse, SENT)
 
 
 def subject(name: str, as_of: date) -> str:
@@ -90,7 +87,7 @@ def deliver(warehouse: Path, as_of: date, send: Send | None) -> dict[str, str]:
             files = [p for p in written.paths if p.suffix in (".pdf", ".docx")]
             send(to[code], subject(name, as_of), body(name, as_of, files), [str(p) for p in files])
             record.setdefault(code, []).append(as_of.isoformat())
-            write_private(_sent_path(warehouse), json.dumps(record, ensure_ascii=False))
+            write_sent_record(warehouse, SENT, record)
             done[code] = "mailed"
     if failed:
         raise RuntimeError("bulletin without its PDF: " + "; ".join(failed))

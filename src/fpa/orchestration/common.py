@@ -1,6 +1,7 @@
 """What every task needs: the paths it works on, and its failure put where the alert finds it."""
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -37,3 +38,22 @@ def contacts_from(var: str, default: Path) -> dict[str, list[str]]:
     path = Path(os.environ.get(var) or default)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(k): [str(a) for a in (v or [])] for k, v in data.items()}
+
+
+def sent_record(warehouse: Path, name: str) -> dict[str, list[str]]:
+    """What a mail task recorded as sent (a JSON file beside the state): key -> values."""
+    from fpa.state import StatePaths
+
+    try:
+        return json.loads((StatePaths(warehouse).root / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def write_sent_record(warehouse: Path, name: str, record: dict[str, list[str]]) -> None:
+    """Written whole and owner-only after each mail that went out."""
+    from fpa.paths import write_private
+    from fpa.state import StatePaths
+
+    text = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    write_private(StatePaths(warehouse).root / name, text)

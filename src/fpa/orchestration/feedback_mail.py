@@ -11,7 +11,6 @@ mail says how many issues and of which kind; every value of a row is in the atta
 masked like the rest.
 """
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime
 from html import escape
@@ -19,9 +18,14 @@ from pathlib import Path
 
 from fpa import feedback
 from fpa.clock import CST
-from fpa.orchestration.common import contacts_from, paths_from_env, reported
-from fpa.paths import PROJECT_ROOT, write_private
-from fpa.state import StatePaths
+from fpa.orchestration.common import (
+    contacts_from,
+    paths_from_env,
+    reported,
+    sent_record,
+    write_sent_record,
+)
+from fpa.paths import PROJECT_ROOT
 
 CONTACTS_VAR = "FPA_FEEDBACK_CONTACTS"
 DEFAULT_CONTACTS = PROJECT_ROOT / "config" / "feedback_contacts.yml"
@@ -35,19 +39,12 @@ def contacts() -> dict[str, list[str]]:
     return contacts_from(CONTACTS_VAR, DEFAULT_CONTACTS)
 
 
-def _sent_path(warehouse: Path) -> Path:
-    return StatePaths(warehouse).root / SENT
-
-
 def sent(warehouse: Path) -> dict[str, list[str]]:
-    try:
-        return json.loads(_sent_path(warehouse).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+    return sent_record(warehouse, SENT)
 
 
 def _record(warehouse: Path, record: dict[str, list[str]]) -> None:
-    write_private(_sent_path(warehouse), json.dumps(record, ensure_ascii=False, sort_keys=True))
+    write_sent_record(warehouse, SENT, record)
 
 
 def subject(f: feedback.Feedback, on: date, new: int, resolved: int) -> str:
