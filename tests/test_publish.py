@@ -3,7 +3,9 @@ published file byte for byte as it was; a killed run leaves it readable and unch
 next run recovers alone; rollback puts the previous version back; readers holding the file open
 never see an error."""
 
+import csv
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -274,7 +276,7 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     held back from the first night, touch policies written earlier (their changes and refunds)
     and claims of both years. The second night's marts must equal a build of the same state from
     nothing, row for row."""
-    from fpa.build import build, builds_dir, forget_increments, work_db
+    from fpa.build import builds_dir, work_db
 
     inbox = tmp_path / "inbox"
     shutil.copytree(clean_inbox, inbox)
@@ -305,8 +307,22 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
             ).fetchall()
         assert len(by_build) == 2 and 0 < by_build[1][0] < by_build[0][0], name
 
-    forget_increments(warehouse)
-    full = build(warehouse, "full-build")
+    _assert_equals_a_build_from_nothing(warehouse, tmp_path / "from-nothing")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        policies = "SELECT count(*) FROM marts.insurance_county_year WHERE year = 2023"
+        assert con.execute(policies).fetchone()[0] > 0
+
+
+def _assert_equals_a_build_from_nothing(warehouse: Path, elsewhere: Path) -> None:
+    """Every dbt table of the published file equals, row for row, a build of the same state
+    from nothing (a copy of the warehouse folder without its incremental tables: the original
+    keeps them for the next night)."""
+    from fpa.build import build, forget_increments
+
+    copy = elsewhere / warehouse.parent.name / warehouse.name
+    shutil.copytree(warehouse.parent, copy.parent)
+    forget_increments(copy)
+    full = build(copy, "full-build")
     assert full.success, full.failures
     with duckdb.connect(str(full.candidate), read_only=True) as con:
         con.execute(f"ATTACH '{warehouse}' AS published (READ_ONLY)")
@@ -323,8 +339,51 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
                 f"UNION ALL (FROM {theirs} EXCEPT ALL FROM {ours}))"
             ).fetchone()[0]
             assert (table, differ) == (table, 0)
-        policies = "SELECT count(*) FROM published.marts.insurance_county_year WHERE year = 2023"
-        assert con.execute(policies).fetchone()[0] > 0
+
+
+def _refunds_of_last_year(extracts: list[Path], year: int) -> int:
+    """退保 rows of policies written in `year` in these policy extracts (GB18030, or UTF-8)."""
+    n = 0
+    for f in extracts:
+        raw = f.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        n += sum(r["保单状态"] == "退保" and r["投保日期"].startswith(str(year)) for r in rows)
+    return n
+
+
+@pytest.mark.slow
+def test_a_new_years_night_and_late_refunds_of_last_year_publish_what_a_full_build_would(
+    clean_inbox, tmp_path
+):
+    """A night on the first delivery of a year (2023's first extracts, carrying a 退保 of a
+    policy written in 2022), then a night on the next delivery, with more 退保 of 2022's
+    policies: after each, the published marts equal a build of the same state from nothing, row
+    for row."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(clean_inbox, inbox)
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in inbox.glob("insurer/JS_*_2023*"):
+        shutil.move(p, held / p.name)
+    warehouse = tmp_path / "wh" / "fpa.duckdb"
+    assert load(inbox, warehouse).published
+
+    for day, equals in (("20230115", "new-year"), ("20230131", "late-refunds")):
+        files = sorted(held.glob(f"JS_*_{day}.*"))
+        assert len(files) == 4  # policies and claims, .csv and .ok
+        refunds = _refunds_of_last_year(
+            [f for f in files if "POLICY" in f.name and f.suffix == ".csv"], 2022
+        )
+        assert refunds > 0, day  # the day brings 退保 of last year's policies
+        for p in files:
+            shutil.move(p, inbox / "insurer" / p.name)
+        night = load(inbox, warehouse)
+        assert night.published and night.ingest.files["loaded"] == 2, night.summary()
+        _assert_equals_a_build_from_nothing(warehouse, tmp_path / equals)
 
 
 @pytest.mark.slow
