@@ -8,10 +8,10 @@ published file.
     uv run fpa generate --out /tmp/prov5/inbox --years 2018-2022 --scale province     # optional
     uv run python bench/nightly.py --inbox /tmp/prov/inbox [--history /tmp/prov5/inbox]
 
-Each stage runs in its own process; wall time and peak RSS (of the process and the children it
-waited for: dbt, GX) are measured around it with os.wait4. Stages after the ingest work on the
-warehouse the ingest stage made, as a night does. The incremental night: the history's last
-day is held back from the backfill, then delivered.
+Each stage runs in its own process; wall time and the peak memory of its whole process tree (the
+stage, dbt, GX: their PSS summed, bench/treerss.py) are measured around it. Stages after the
+ingest work on the warehouse the ingest stage made, as a night does. The incremental night: the
+history's last day is held back from the backfill, then delivered.
 """
 
 import argparse
@@ -28,6 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
+
+import treerss  # noqa: E402
 
 # targets of the scale-out issue (seconds, MiB); None: compared with the floor or not at all
 TARGETS = {
@@ -170,18 +172,13 @@ STAGES = {
 
 
 def run_child(name: str, inbox: Path, work: Path) -> tuple[float, int, str]:
-    t = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE), "--child", name, "--inbox", str(inbox), "--work", str(work)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - t
+    """(wall s, peak MiB of the stage's whole process tree, its last line)."""
+    cmd = [sys.executable, str(HERE), "--child", name, "--inbox", str(inbox), "--work", str(work)]
+    wall, tree, _, proc = treerss.run(cmd, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read().strip().splitlines()
-    if status:
+    if proc.returncode:
         raise SystemExit(f"{name} failed: {out[-5:]}")
-    return wall, usage.ru_maxrss // 1024, out[-1] if out else ""
+    return wall, tree, out[-1] if out else ""
 
 
 def last_day(history: Path) -> list[Path]:

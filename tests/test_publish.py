@@ -295,8 +295,9 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     target = builds_dir(warehouse) / "dbt" / "target"
     for name in ("int_policies__current", "int_claims__current"):
         model = Path(f"fpa/models/intermediate/insurance/{name}.sql")
+        changed = model.with_name(name.replace("current", "changed") + ".sql")
         # the night ran incrementally: only the keys of unseen files, deleted and inserted
-        assert "not in (select distinct file_sha256" in (target / "compiled" / model).read_text()
+        assert "not in (select distinct file_sha256" in (target / "compiled" / changed).read_text()
         assert "delete from" in (target / "run" / model).read_text()
         # and its uniqueness test read the rows this night wrote (built_at the newest), not all
         tested = next((target / "compiled").rglob(f"unique_in_this_build_{name}_*.sql"))

@@ -103,6 +103,18 @@ def _check_increments(warehouse: Path) -> tuple[Path, str]:
     return stamp, digest
 
 
+def from_nothing(warehouse: Path) -> bool:
+    """Whether the next build computes its incremental models whole (no work database, or one
+    built by another version of the project): the night gives it more memory and starts the
+    gate's process after it (macros/set_build_memory_limit.sql decides the same in dbt)."""
+    stamp = work_db(warehouse).with_name("project.sha256")
+    return (
+        not work_db(warehouse).exists()
+        or not stamp.exists()
+        or (stamp.read_text() != project_digest())
+    )
+
+
 def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:
     """A dbt command line (`"build"`, `["source", "freshness"]`) for the warehouse's build."""
     target = builds_dir(warehouse) / "dbt"  # manifest, run_results, logs of the last build

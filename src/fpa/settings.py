@@ -24,7 +24,8 @@ def service_levels() -> dict[str, int]:
 
 
 def memory_limit() -> str:
-    """DuckDB's memory limit for a process that writes the state or builds the marts."""
+    """DuckDB's memory limit for the process that writes the state (dbt's build has its own,
+    build_memory_limit, read by dbt only)."""
     return str(dbt_vars()["memory_limit"])
 
 

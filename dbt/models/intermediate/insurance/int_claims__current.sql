@@ -11,10 +11,9 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
--- depends_on: {{ ref('stg_audit__load_audit') }}
 
 with versions as (
-    {{ versions_to_recompute(ref('stg_insurer__claims'), 'claim_no', 'insurer_claim') }}
+    {{ versions_to_recompute(ref('stg_insurer__claims'), 'claim_no', ref('int_claims__changed')) }}
 )
 
 select

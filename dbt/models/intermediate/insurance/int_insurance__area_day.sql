@@ -1,24 +1,32 @@
 -- The insurance KPIs of KPIS.md, each written once, as what each day adds: at the three grains
--- (county, city and the province) in one GROUPING SETS pass, only the days where something
--- happened. The year's figures (int_insurance__area_year) are the sums over its days and the
--- to-date figures (insurance_progress) the running sums, so the two cannot drift. Persons are
--- distinct per area: a person is added on the day of their first counted policy of the year in
--- that area, which makes 参保人数 additive over days.
+-- (county, city and the province) in one GROUPING SETS pass, one row (a cell) per day, product and
+-- area where a policy was written or a claim settled. The year's figures
+-- (int_insurance__area_year) are the sums over its days and the to-date figures
+-- (insurance_progress) the running sums, so the two cannot drift. Persons are distinct per area:
+-- a person is added on the day of their first counted policy of the year in that area, which
+-- makes 参保人数 additive over days.
 --
--- Incremental by year, in the work database beside int_policies__current: each year's facts
--- are fingerprinted (their count and a sum of row hashes, kept on the year's rows), and a night
--- recomputes only the years whose fingerprint changed — a day's deliveries touch one or two
--- years of the history. A year that no longer has any fact gets one row marked 'gone', which
--- replaces its rows (delete+insert by year) and is then deleted itself: the table always equals
--- a full build.
+-- Incremental in the work database, by cell, and its cost is the day's: every KPI is a sum over
+-- policies and claims, so a night adds what the policies and claims it recomputed contribute now
+-- (int_*__current, the rows this build wrote) and takes away what they contributed before
+-- (int_*__changed); 参保人数 is recomputed, before and after, for the persons of those policies
+-- only. The cells so changed are replaced (delete+insert by cell), and a cell left without any
+-- policy or claim is deleted: the table always equals a full build (tests/test_publish.py).
 {{ config(
     materialized='incremental',
     database='work',
-    unique_key='year',
+    unique_key='cell',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where area_level = 'gone'",
+    post_hook="delete from {{ this }} where policies_written = 0 and claims_settled = 0",
 ) }}
+
+-- depends_on: {{ ref('int_policies__changed') }}
+-- depends_on: {{ ref('int_claims__changed') }}
+{% set this_build = "cast('" ~ run_started_at ~ "' as timestamptz)" %}
+{# a night's few rows are read by several CTEs: computed once (inlined, DuckDB recomputes them
+   for each reader: 4x slower); a full build's are streamed #}
+{% set once = 'materialized' if is_incremental() else '' %}
 
 with counties as (
     select
@@ -27,53 +35,40 @@ with counties as (
     from {{ ref('regions_counties') }}
 ),
 
--- what each year's KPIs are a function of: its policies (by 投保 year) and its claims (by 结案
--- year), every column the KPIs take from them
-inputs as (
+-- every policy once on a full build; on a night the recomputed ones, now (+1) and before (-1)
+signed_policies as (
     select
-        written_year as year,
-        count(*) as n,
-        sum(cast(hash(
-            policy_no, product_code, county_code, units, person_key, policy_status,
-            premium_net_yuan, written_on
-        ) as hugeint)) as fingerprint
+        1 as sign,
+        written_year,
+        written_on,
+        product_code,
+        county_code,
+        is_in_force_or_expired,
+        units,
+        premium_net_yuan,
+        person_key
     from {{ ref('int_policies__current') }}
-    group by written_year
-    union all
-    select
-        settled_year as year,
-        count(*) as n,
-        sum(cast(hash(
-            claim_no, product_code, county_code, paid_yuan, is_settled_paid, settled_on
-        ) as hugeint)) as fingerprint
-    from {{ ref('int_claims__current') }}
-    where is_settled_paid
-    group by settled_year
-),
-
-years as (
-    select
-        year,
-        sum(n) as inputs_count,
-        sum(fingerprint) as inputs_sum
-    from inputs
-    group by year
-),
-
-to_build as (
-    select * from years
     {% if is_incremental() %}
-        except
-        select distinct
-            year,
-            inputs_count,
-            inputs_sum
-        from {{ this }}
+        where built_at = {{ this_build }}
+        union all
+        select
+            -1 as sign,
+            written_year,
+            written_on,
+            product_code,
+            county_code,
+            is_in_force_or_expired,
+            units,
+            premium_net_yuan,
+            person_key
+        from {{ ref('int_policies__changed') }}
+        where held
     {% endif %}
 ),
 
-policies as (
+policies as {{ once }} (
     select
+        p.sign,
         p.written_year as year,
         p.written_on as day,
         p.product_code,
@@ -83,9 +78,8 @@ policies as (
         p.units,
         p.premium_net_yuan,
         p.person_key
-    from {{ ref('int_policies__current') }} as p
+    from signed_policies as p
     inner join counties as c using (county_code)
-    where p.written_year in (select year from to_build)  -- noqa: RF02
 ),
 
 policy_days as (
@@ -95,12 +89,14 @@ policy_days as (
         product_code,
         city_code,
         county_code,
+        -- every policy written on the day (what makes the cell exist)
+        sum(sign) as policies_written,
         -- 承保件数: policies written on the day whose current status is not 退保
-        count(*) filter (where counted) as policies,
+        coalesce(sum(sign) filter (where counted), 0) as policies,
         -- 承保份数
-        sum(units) filter (where counted) as units,
+        coalesce(sum(sign * units) filter (where counted), 0) as units,
         -- 保费收入: net premium of every policy written on the day, cancelled ones included
-        sum(premium_net_yuan) as premium_yuan
+        sum(sign * premium_net_yuan) as premium_yuan
     from policies
     group by grouping sets (  -- noqa: PRS
         (year, day, product_code, city_code, county_code),
@@ -109,21 +105,84 @@ policy_days as (
     )
 ),
 
+-- 参保人数 is a function of a person's policies of the year and product: on a night, every such
+-- policy of the persons recomputed, now (+1) and before (-1: those this build left as they were
+-- and the previous states of those it recomputed)
+person_policies as {{ once }} (
+    {% if is_incremental() %}
+        with persons as {{ once }} (
+            select distinct
+                year,
+                product_code,
+                person_key
+            from policies
+        ),
+
+        theirs as {{ once }} (
+            select
+                p.written_year as year,
+                p.written_on as day,
+                p.product_code,
+                c.city_code,
+                p.county_code,
+                p.is_in_force_or_expired as counted,
+                p.person_key,
+                p.built_at = {{ this_build }} as recomputed
+            from {{ ref('int_policies__current') }} as p
+            inner join counties as c using (county_code)
+            semi join persons as s
+                on
+                    p.written_year = s.year
+                    and p.product_code = s.product_code
+                    and p.person_key = s.person_key
+            where p.written_year in (select year from persons)  -- noqa: RF02
+        )
+
+        select 1 as sign, * exclude (recomputed) from theirs
+        union all
+        select -1 as sign, * exclude (recomputed) from theirs where not recomputed
+        union all
+        select
+            sign,
+            year,
+            day,
+            product_code,
+            city_code,
+            county_code,
+            counted,
+            person_key
+        from policies
+        where sign = -1
+    {% else %}
+        select
+            sign,
+            year,
+            day,
+            product_code,
+            city_code,
+            county_code,
+            counted,
+            person_key
+        from policies
+    {% endif %}
+),
+
 -- 参保人数: each insured person (keyed hash) once per year, product and area, on the day of
 -- their first counted policy there
 first_days as (
     select
+        sign,
         year,
         product_code,
         city_code,
         county_code,
         min(day) as day
-    from policies
+    from person_policies
     where counted
     group by grouping sets (  -- noqa: PRS
-        (year, product_code, city_code, county_code, person_key),
-        (year, product_code, city_code, person_key),
-        (year, product_code, person_key)
+        (sign, year, product_code, city_code, county_code, person_key),
+        (sign, year, product_code, city_code, person_key),
+        (sign, year, product_code, person_key)
     )
 ),
 
@@ -134,22 +193,47 @@ person_days as (
         product_code,
         city_code,
         county_code,
-        count(*) as insured_persons
+        sum(sign) as insured_persons
     from first_days
-    group by all
+    group by year, day, product_code, city_code, county_code
 ),
 
+-- settled claims with a payment, on a night the recomputed ones, now (+1) and before (-1)
 claims as (
     select
-        cl.settled_year as year,
-        cl.settled_on as day,
-        cl.product_code,
+        s.sign,
+        s.settled_year as year,
+        s.settled_on as day,
+        s.product_code,
         c.city_code,
-        cl.county_code,
-        cl.paid_yuan
-    from {{ ref('int_claims__current') }} as cl
+        s.county_code,
+        s.paid_yuan
+    from (
+        select
+            1 as sign,
+            settled_year,
+            settled_on,
+            product_code,
+            county_code,
+            paid_yuan
+        from {{ ref('int_claims__current') }}
+        {% if is_incremental() %}
+            where is_settled_paid and built_at = {{ this_build }}
+            union all
+            select
+                -1 as sign,
+                settled_year,
+                settled_on,
+                product_code,
+                county_code,
+                paid_yuan
+            from {{ ref('int_claims__changed') }}
+            where held and is_settled_paid
+        {% else %}
+            where is_settled_paid
+        {% endif %}
+    ) as s
     inner join counties as c using (county_code)
-    where cl.is_settled_paid and cl.settled_year in (select year from to_build)  -- noqa: RF02
 ),
 
 -- 理赔件数 / 理赔金额: settled with a payment, on 结案日期
@@ -160,8 +244,8 @@ claim_days as (
         product_code,
         city_code,
         county_code,
-        count(*) as claims_settled,
-        sum(paid_yuan) as claims_paid_yuan
+        sum(sign) as claims_settled,
+        sum(sign * paid_yuan) as claims_paid_yuan
     from claims
     group by grouping sets (  -- noqa: PRS
         (year, day, product_code, city_code, county_code),
@@ -170,87 +254,76 @@ claim_days as (
     )
 ),
 
-days as (
+added as (
     select
-        year,
-        day,
-        product_code,
-        city_code,
-        county_code,
-        cast(sum(policies) as bigint) as policies,
-        cast(coalesce(sum(units), 0) as bigint) as units,
-        cast(sum(premium_yuan) as decimal(18, 2)) as premium_yuan,
-        cast(sum(insured_persons) as bigint) as insured_persons,
-        cast(sum(claims_settled) as bigint) as claims_settled,
-        cast(sum(claims_paid_yuan) as decimal(18, 2)) as claims_paid_yuan
-    from (
-        select
-            *,
-            0 as insured_persons,
-            0 as claims_settled,
-            0 as claims_paid_yuan
-        from policy_days
-        union all by name
-        select
-            *,
-            0 as policies,
-            0 as units,
-            0 as premium_yuan,
-            0 as claims_settled,
-            0 as claims_paid_yuan
-        from person_days
-        union all by name
-        select
-            *,
-            0 as policies,
-            0 as units,
-            0 as premium_yuan,
-            0 as insured_persons
-        from claim_days
-    ) as increments
-    group by all
-)
-
-select
-    d.year,
-    d.day,
-    d.product_code,
-    d.city_code,
-    d.county_code,
-    case
-        when d.county_code is not null then 'county'
-        when d.city_code is not null then 'city'
-        else 'province'
-    end as area_level,
-    d.policies,
-    d.units,
-    d.premium_yuan,
-    d.insured_persons,
-    d.claims_settled,
-    d.claims_paid_yuan,
-    t.inputs_count,
-    t.inputs_sum
-from days as d
-inner join to_build as t on d.year = t.year
-{% if is_incremental() %}
-    union all
-    -- a year built before that no longer has any fact: replaced by a marker row, which the
-    -- post-hook deletes
+        *,
+        0 as insured_persons,
+        0 as claims_settled,
+        0 as claims_paid_yuan
+    from policy_days
+    union all by name
     select
-        year,
-        null as day,
-        null as product_code,
-        null as city_code,
-        null as county_code,
-        'gone' as area_level,
+        *,
+        0 as policies_written,
         0 as policies,
         0 as units,
         0 as premium_yuan,
-        0 as insured_persons,
         0 as claims_settled,
-        0 as claims_paid_yuan,
-        0 as inputs_count,
-        0 as inputs_sum
-    from (select distinct year from {{ this }})
-    where year not in (select year from years)
-{% endif %}
+        0 as claims_paid_yuan
+    from person_days
+    union all by name
+    select
+        *,
+        0 as policies_written,
+        0 as policies,
+        0 as units,
+        0 as premium_yuan,
+        0 as insured_persons
+    from claim_days
+),
+
+cells as (
+    select
+        *,
+        case
+            when county_code is not null then 'county'
+            when city_code is not null then 'city'
+            else 'province'
+        end as area_level
+    from added
+),
+
+keyed as (
+    select
+        concat_ws('|', day, product_code, area_level, city_code, county_code) as cell,
+        *
+    from cells
+    {% if is_incremental() %}
+        union all by name
+        -- the changed cells as they stood: the night's differences are added to them
+        select *
+        from {{ this }}
+        where cell in (
+            select concat_ws('|', day, product_code, area_level, city_code, county_code)
+            from cells
+        )
+    {% endif %}
+)
+
+select
+    cell,
+    cast(year as bigint) as year,
+    day,
+    product_code,
+    city_code,
+    county_code,
+    area_level,
+    cast(sum(policies_written) as bigint) as policies_written,
+    cast(sum(policies) as bigint) as policies,
+    cast(sum(units) as bigint) as units,
+    cast(sum(premium_yuan) as decimal(18, 2)) as premium_yuan,
+    cast(sum(insured_persons) as bigint) as insured_persons,
+    cast(sum(claims_settled) as bigint) as claims_settled,
+    cast(sum(claims_paid_yuan) as decimal(18, 2)) as claims_paid_yuan
+from keyed
+group by cell, year, day, product_code, city_code, county_code, area_level

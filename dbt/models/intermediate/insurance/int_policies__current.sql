@@ -5,7 +5,7 @@
 -- Incremental, in the warehouse's work database (builds/incremental/, kept from night to night;
 -- fpa.build starts it afresh when the dbt project changes, a build fails or the state is
 -- reprocessed): a night recomputes only the policies with a version in a file this table has
--- not seen, over every version of those policies (macros/versions_to_recompute.sql). A full
+-- not seen (int_policies__changed), over every version of those policies. A full
 -- window over every version of every year would be most of a night; the policies of a day's
 -- file are a small part of it.
 {{ config(
@@ -15,10 +15,11 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
--- depends_on: {{ ref('stg_audit__load_audit') }}
 
 with versions as (
-    {{ versions_to_recompute(ref('stg_insurer__policies'), 'policy_no', 'insurer_policy') }}
+    {{ versions_to_recompute(
+        ref('stg_insurer__policies'), 'policy_no', ref('int_policies__changed')
+    ) }}
 )
 
 -- One window pass: the net premium and the number of versions are windows over the same

@@ -1,111 +1,18 @@
 -- 截至某日: the insurance KPIs of every day of each year held, as running sums of what each day
 -- added (int_insurance__area_day, where each KPI is defined, as for the yearly marts: on 31
 -- December the two agree row for row), for the province, its cities and its counties. The
--- newest year runs to the newest insurer file's day (or a later fact's, so nothing is left out).
--- A policy counts with its current status: history is restated when a later file changes it.
-with newest_files as (
-    select max(file_day) as file_day from {{ ref('stg_insurer__policies') }}
-    union all
-    select max(file_day) as file_day from {{ ref('stg_insurer__claims') }}
-),
-
-newest_file as (
-    select max(file_day) as file_day from newest_files
-),
-
-bounds as (
+-- newest year runs to the newest insurer file's day. A policy counts with its current status:
+-- history is restated when a later file changes it. The running sums are kept by year in the work
+-- database (int_insurance__running); the target, last year's figure and the population are
+-- joined here, so a new target or yearbook is read on the night it arrives.
+with progress as (
     select
-        min(d.year) as first_year,
-        max(d.year) as last_year,
-        greatest(max(d.day), max(f.file_day)) as last_day
-    from {{ ref('int_insurance__area_day') }} as d
-    cross join newest_file as f
-),
-
-days as (
-    select
-        cast(d.as_of_date as date) as as_of_date,
-        year(d.as_of_date) as year
-    from bounds as b,
-        lateral (
-            select
-                unnest(generate_series(
-                    make_date(b.first_year, 1, 1),
-                    least(make_date(b.last_year, 12, 31), b.last_day),
-                    interval 1 day
-                )) as as_of_date
-        ) as d
-),
-
-areas as (
-    select
-        'county' as area_level,
-        city_code,
-        county_code
-    from {{ ref('regions_counties') }}
-    union all
-    select
-        'city' as area_level,
-        city_code,
-        null as county_code
-    from {{ ref('regions_cities') }}
-    union all
-    select
-        'province' as area_level,
-        null as city_code,
-        null as county_code
-),
-
-running as (
-    select
-        d.as_of_date,
-        d.year,
-        p.product_code,
-        a.area_level,
-        a.city_code,
-        a.county_code,
-        sum(coalesce(k.policies, 0)) over to_date as policies_to_date,
-        sum(coalesce(k.units, 0)) over to_date as units_to_date,
-        sum(coalesce(k.premium_yuan, 0)) over to_date as premium_to_date_yuan,
-        sum(coalesce(k.insured_persons, 0)) over to_date as insured_persons_to_date,
-        sum(coalesce(k.claims_settled, 0)) over to_date as claims_settled_to_date,
-        sum(coalesce(k.claims_paid_yuan, 0)) over to_date as claims_paid_to_date_yuan
-    from days as d
-    cross join {{ ref('products') }} as p
-    cross join areas as a
-    left join {{ ref('int_insurance__area_day') }} as k
-        on
-            d.as_of_date = k.day
-            and p.product_code = k.product_code
-            and a.area_level = k.area_level
-            and a.city_code is not distinct from k.city_code
-            and a.county_code is not distinct from k.county_code
-    window to_date as (
-        partition by d.year, p.product_code, a.area_level, a.city_code, a.county_code
-        order by d.as_of_date
-        rows between unbounded preceding and current row
-    )
-),
-
-progress as (
-    select
-        r.as_of_date,
-        cast(r.year as integer) as year,
-        r.product_code,
-        r.area_level,
-        r.city_code,
-        r.county_code,
-        cast(r.policies_to_date as bigint) as policies_to_date,
-        cast(r.units_to_date as bigint) as units_to_date,
-        cast(r.premium_to_date_yuan as decimal(18, 2)) as premium_to_date_yuan,
-        cast(r.insured_persons_to_date as bigint) as insured_persons_to_date,
-        cast(r.claims_settled_to_date as bigint) as claims_settled_to_date,
-        cast(r.claims_paid_to_date_yuan as decimal(18, 2)) as claims_paid_to_date_yuan,
+        r.*,
         cast(t.target_units as bigint) as target_units,
         -- 序时进度: the share of the year gone by on the day
         dayofyear(r.as_of_date)
         / cast(dayofyear(make_date(r.year, 12, 31)) as double) as time_share
-    from running as r
+    from {{ ref('int_insurance__running') }} as r
     left join {{ ref('int_targets__areas') }} as t
         on
             r.year = t.year
