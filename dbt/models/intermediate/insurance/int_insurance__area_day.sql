@@ -142,28 +142,19 @@ person_policies as {{ once }} (
         union all
         select -1 as sign, * exclude (recomputed) from theirs where not recomputed
         union all
-        select
-            sign,
-            year,
-            day,
-            product_code,
-            city_code,
-            county_code,
-            counted,
-            person_key
-        from policies
+    {% endif %}
+    select
+        sign,
+        year,
+        day,
+        product_code,
+        city_code,
+        county_code,
+        counted,
+        person_key
+    from policies
+    {% if is_incremental() %}
         where sign = -1
-    {% else %}
-        select
-            sign,
-            year,
-            day,
-            product_code,
-            city_code,
-            county_code,
-            counted,
-            person_key
-        from policies
     {% endif %}
 ),
 
