@@ -1,10 +1,11 @@
-"""Peak memory of a process and all its descendants, summed: what the machine must hold at once
-(a night's CLI, its dbt and GX children overlap). Each process counts its proportional set size
+"""Peak memory of a process and all its descendants, summed: what the machine must hold at once (a
+night's CLI, its dbt and GX children overlap). Each process counts its proportional set size
 (PSS: a page shared by n processes counts 1/n in each), so the sum is the memory the tree holds:
 a plain sum of RSS counts shared pages once per process — a forked child before its exec (the
-ingest's iconv) would count its parent's whole memory a second time. Sampled every 20 ms with
-psutil, so a spike shorter than that can be missed; os.wait4's ru_maxrss (the largest single
-process) is reported beside it."""
+ingest's iconv) would count its parent's whole memory a second time. Sampled every 100 ms with
+psutil (reading every process's PSS costs CPU: at 20 ms the sampler took a quarter of a core
+from what it measured), so a spike shorter than that can be missed; os.wait4's ru_maxrss (the
+largest single process) is reported beside it."""
 
 import os
 import subprocess
@@ -39,7 +40,7 @@ def run(cmd: list[str], **popen) -> tuple[float, int, int, subprocess.Popen]:
                 peak = max(peak, _tree_rss(root))
             except psutil.Error:
                 return
-            done.wait(0.02)
+            done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
