@@ -25,6 +25,7 @@ a day touches (the new year's day: last year's refunds and the new year's first 
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -82,8 +83,6 @@ def child(stage: str, inbox: Path, work: Path) -> str:
 
 def run(stage: str, inbox: Path, work: Path) -> dict:
     cmd = [sys.executable, str(HERE), "--child", stage, "--inbox", str(inbox), "--work", str(work)]
-    import subprocess
-
     wall, tree, largest, proc = treerss.run(cmd, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read().strip().splitlines()
     if proc.returncode:

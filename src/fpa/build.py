@@ -92,27 +92,31 @@ def forget_increments(warehouse: Path) -> None:
         shutil.rmtree(folder)
 
 
+def _stamp(warehouse: Path) -> Path:
+    """The digest of the project version that built the work database."""
+    return work_db(warehouse).with_name("project.sha256")
+
+
+def from_nothing(warehouse: Path, digest: str | None = None) -> bool:
+    """Whether the next build computes its incremental models whole (no work database, or one
+    built by another version of the project): the night gives it more memory and starts the
+    gate's process after it (macros/set_build_memory_limit.sql decides the same in dbt)."""
+    stamp = _stamp(warehouse)
+    return (
+        not work_db(warehouse).exists()
+        or not stamp.exists()
+        or stamp.read_text() != (digest or project_digest())
+    )
+
+
 def _check_increments(warehouse: Path) -> tuple[Path, str]:
     """The work database, forgotten first if it was built by another version of the project.
     Returns the file that records the version and this version, to write after a successful
     build."""
-    stamp = work_db(warehouse).with_name("project.sha256")
     digest = project_digest()
-    if not stamp.exists() or stamp.read_text() != digest:
+    if from_nothing(warehouse, digest):
         forget_increments(warehouse)
-    return stamp, digest
-
-
-def from_nothing(warehouse: Path) -> bool:
-    """Whether the next build computes its incremental models whole (no work database, or one
-    built by another version of the project): the night gives it more memory and starts the
-    gate's process after it (macros/set_build_memory_limit.sql decides the same in dbt)."""
-    stamp = work_db(warehouse).with_name("project.sha256")
-    return (
-        not work_db(warehouse).exists()
-        or not stamp.exists()
-        or (stamp.read_text() != project_digest())
-    )
+    return _stamp(warehouse), digest
 
 
 def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:

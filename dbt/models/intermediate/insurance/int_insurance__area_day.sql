@@ -50,17 +50,11 @@ signed_policies as (
     from {{ ref('int_policies__current') }}
     {% if is_incremental() %}
         where built_at = {{ this_build }}
-        union all
+        union all by name
+        -- the same columns: int_policies__changed keeps just those
         select
             -1 as sign,
-            written_year,
-            written_on,
-            product_code,
-            county_code,
-            is_in_force_or_expired,
-            units,
-            premium_net_yuan,
-            person_key
+            * exclude (policy_no, held)
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}
@@ -210,14 +204,10 @@ claims as (
         from {{ ref('int_claims__current') }}
         {% if is_incremental() %}
             where is_settled_paid and built_at = {{ this_build }}
-            union all
+            union all by name
             select
                 -1 as sign,
-                settled_year,
-                settled_on,
-                product_code,
-                county_code,
-                paid_yuan
+                * exclude (claim_no, held, is_settled_paid)
             from {{ ref('int_claims__changed') }}
             where held and is_settled_paid
         {% else %}

@@ -2,11 +2,10 @@
 -- (the province, its cities, its counties): what insurance_progress is made of. The newest year
 -- runs to the newest insurer file's day (or a later fact's, so nothing is left out).
 --
--- Incremental by year in the work database, like int_insurance__area_day: a night recomputes the
--- years its rows touch (macros/insurance_years_touched.sql) and the years from the one the
--- table's last day was in to the newest (they run to a later day now); the other years' rows
--- are kept. The running sums are most of the to-date mart's cost, and they grow with every year
--- held.
+-- Incremental by year in the work database: a night recomputes the years its rows touch and the
+-- years from the one the table's last day was in to the newest (they run to a later day now);
+-- the other years' rows are kept. The running sums are most of the to-date mart's cost, and
+-- they grow with every year held.
 {{ config(
     materialized='incremental',
     database='work',
@@ -42,7 +41,19 @@ bounds as (
 
 to_build as (
     {% if is_incremental() %}
-        {{ insurance_years_touched() }}
+        -- the years the policies and claims this build recomputed counted in before
+        -- (int_*__changed) and count in now (the rows of int_*__current this build wrote): a
+        -- day's rows, not the history
+        select written_year as year from {{ ref('int_policies__changed') }} where held
+        union
+        select written_year as year from {{ ref('int_policies__current') }}
+        where built_at = cast('{{ run_started_at }}' as timestamptz)
+        union
+        select settled_year as year from {{ ref('int_claims__changed') }}
+        where held and settled_year is not null
+        union
+        select settled_year as year from {{ ref('int_claims__current') }}
+        where built_at = cast('{{ run_started_at }}' as timestamptz) and settled_year is not null
         union
         select unnest(range(
             coalesce((select year(max(as_of_date)) from {{ this }}), year(last_day)),
