@@ -13,7 +13,12 @@ select
     coalesce(c.city_name, p.label_zh) as city_name,
     k.label_zh as kind_label,
     s.label_zh as status_label,
-    coalesce(r.label_zh, k.label_zh) as reason_label
+    coalesce(r.label_zh, k.label_zh) as reason_label,
+    -- the issue list's cells: a dash where an issue has no file, row or column (a missing
+    -- report), where Superset's table would print N/A to leadership
+    coalesce(d.file_name, '—') as file_label,
+    coalesce(cast(d.row_number as varchar), '—') as row_label,
+    coalesce(d.field, '—') as field_label
 from {{ ref('data_issues') }} as d
 left join {{ ref('labels') }} as k on k.field = 'issue_kind' and d.kind = k.code
 left join {{ ref('labels') }} as s on s.field = 'issue_status' and d.status = s.code

@@ -177,6 +177,7 @@ def dataset_doc(ds: spec.Dataset, models: dict[str, dict]) -> dict:
 
 VIZ = {
     "big_number_total": "big_number_total",
+    "card": "handlebars",
     "bar": "echarts_timeseries_bar",
     "line": "echarts_timeseries_line",
     "pie": "pie",
@@ -249,6 +250,19 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
             "subtitle_font_size": 0.15,
             "time_format": "smart_date",
         }
+    elif c.viz == "card":
+        p |= {
+            "query_mode": "aggregate",
+            "groupby": list(c.groupby),
+            "metrics": list(c.metrics),
+            "all_columns": [],
+            "percent_metrics": [],
+            "order_by_cols": [json.dumps([c.order_by, False])] if c.order_by else [],
+            "order_desc": True,
+            "include_time": False,
+            "handlebarsTemplate": c.template,
+            "styleTemplate": "",
+        }
     elif c.viz in ("bar", "line"):
         p |= {
             "x_axis": c.x,
@@ -276,6 +290,9 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
         }
         if _is_time(types[c.x]):
             p["time_grain_sqla"] = c.grain or ("P1M" if types[c.x] == "DATE" else "P1D")
+        elif c.width <= 6:
+            # names on a half-width chart: level, ECharts hid every other one (培训对象)
+            p["xAxisLabelRotation"] = 45
         if c.grain == "P1D":
             # a line of one year's days: the axis says month and day, a point its whole day
             p |= {"x_axis_time_format": "%m-%d", "tooltipTimeFormat": "%Y-%m-%d"}
@@ -554,7 +571,7 @@ def dashboard_doc(d: spec.Dashboard) -> dict:
             "color_scheme": "supersetColors",
             "refresh_frequency": 0,
             "expanded_slices": {},
-            "label_colors": dict(d.colors),
+            "label_colors": dict(spec.COLORS),
             "shared_label_colors": [],
             "map_label_colors": {},
             "timed_refresh_immune_slices": [],

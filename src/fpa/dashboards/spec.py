@@ -146,7 +146,7 @@ class Chart:
     key: str  # stable id (its uuid derives from it)
     title: str
     dataset: str
-    viz: str  # big_number_total, bar, line, pie, table, pivot, heatmap, map
+    viz: str  # big_number_total, card, bar, line, pie, table, pivot, heatmap, map
     metrics: tuple[str, ...]
     x: str | None = None  # x axis (bar, line, heatmap)
     groupby: tuple[str, ...] = ()  # series, table rows, pivot rows, heatmap y
@@ -163,6 +163,8 @@ class Chart:
     bounds: tuple[float, float] = (0, 1)  # a heatmap's colour scale, low to high
     grain: str | None = None  # a time axis' grain (P1D, P1M); default: a month for a DATE
     tooltip: str = ""  # a map's tooltip: a Handlebars template of the columns in `columns`
+    # a card's text: a Handlebars template of its rows (`data`, a row per `groupby` value)
+    template: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,6 @@ class Dashboard:
     title: str
     rows: list[list[Chart]]
     filters: list[Filter] = field(default_factory=list)
-    colors: dict[str, str] = field(default_factory=dict)  # a series' colour, by metric name
 
 
 def _charts_on(dataset: str):
@@ -227,6 +228,86 @@ COUNTY_TOOLTIP = (
 )
 
 
+# One colour per series on every dashboard (a dashboard's label_colors): a reader who learnt
+# that red is 承保份数 on 计生家庭保险 finds it red on 进度 and 项目概览. Red, the association's
+# colour, is what was done (units, completion); grey what it is compared with (the target, the
+# share of the year gone by, last year); each product, programme and training mode its own.
+COLORS = {
+    # measures (a series is named by its metric)
+    "units_wan": "#c8102e", "units_to_date_wan": "#c8102e", "completion_rate_to_date": "#c8102e",
+    "coverage_rate": "#c8102e", "target_wan": "#8c8c8c", "time_share": "#8c8c8c",
+    "units_same_day_last_year_wan": "#8c8c8c",
+    "activities": "#1f5fa8", "participants": "#20a39e", "funds_wan_yuan": "#e07b24",
+    "trainees": "#6a4c93", "trainee_days": "#b08bbb", "courses": "#3d405b",
+    "reporting_rate": "#1f5fa8", "reporting_rate_on_time": "#20a39e",
+    # products
+    "计生家庭关爱保险": "#c8102e", "计生家庭爱心保险": "#e07b24", "计生特殊家庭综合保险": "#6a4c93",
+    # programmes (所属项目)
+    "青春健康": "#20a39e", "优生优育": "#1f5fa8", "暖心行动": "#e07b24", "生育关怀": "#d1495b",
+    "家庭健康促进": "#66a182", "新型婚育文化": "#edae49", "计生特殊家庭帮扶": "#6a4c93",
+    "计生家庭保险": "#c8102e", "会员活动日": "#00798c", "其他": "#8c8c8c",
+    # training modes
+    "线下": "#1f5fa8", "线上": "#20a39e", "线上线下结合": "#edae49",
+}  # fmt: skip
+
+# A card (Superset's Handlebars chart): figures with words around them, where a big number
+# cannot say what it lacks — a year without a target has no completion rate, and says why
+# instead of Superset's 没有数据. Its output is Markdown (Superset sanitises any HTML in it, and
+# a <style> was shown as text): a heading is the big figure. Numbers are formatted as the
+# newsletters write them (sprintf, multiplication: Superset's Handlebars helpers).
+NO_TARGET = "不下达指导性任务数"
+
+
+def completion_card(rate: str) -> str:
+    return (
+        "{{#each data}}{{#if target_wan}}\n\n"
+        f'# {{{{sprintf "%.2f%%" (multiplication {rate} 100)}}}}\n\n'
+        '承保份数 / 指导性任务数（{{sprintf "%.2f" target_wan}}万份）\n\n'
+        f"{{{{else}}}}\n\n### 本年度{NO_TARGET}\n\n"
+        "自2024年起自治区计生协不再下达指导性任务数，没有任务完成率；请看承保份数及其同比增减。\n\n"
+        "{{/if}}{{else}}\n\n### 没有数据\n\n{{/each}}"
+    )
+
+
+AHEAD_CARD = (
+    "{{#each data}}{{#if target_wan}}\n\n"
+    '# {{sprintf "%+.2f" ahead_of_schedule_points}}\n\n'
+    "个百分点（任务完成率 − 序时进度）\n\n"
+    f"{{{{else}}}}\n\n### 本年度{NO_TARGET}\n\n没有任务完成率，也就没有超（慢）序时进度。\n\n"
+    "{{/if}}{{else}}\n\n### 没有数据\n\n{{/each}}"
+)
+COVERAGE_CARD = (
+    "{{#each data}}{{#if coverage_rate_to_date}}\n\n"
+    '# {{sprintf "%.2f%%" (multiplication coverage_rate_to_date 100)}}\n\n'
+    "累计承保份数 / 常住人口\n\n"
+    "{{else}}\n\n### 没有常住人口数\n\n这一年及以前的统计年鉴都没有送到，算不出占常住人口比例。\n\n"
+    "{{/if}}{{else}}\n\n### 没有数据\n\n{{/each}}"
+)
+
+
+def programme_card(label: str) -> str:
+    """A programme's figures of the year, as a newsletter lists them."""
+    return (
+        "{{#each data}}\n\n#### {{year}}年\n\n"
+        '活动 **{{formatNumber activities "zh-CN"}}** 场<br>'
+        '参与 **{{formatNumber participants "zh-CN"}}** 人<br>'
+        '服务 **{{formatNumber service_visits "zh-CN"}}** 人次<br>'
+        '投入经费 **{{sprintf "%.2f" funds_wan_yuan}}** 万元\n\n'
+        f"{{{{else}}}}\n\n本年度没有{label}的活动。\n\n{{{{/each}}}}"
+    )
+
+
+INSURANCE_CARD = (
+    '{{#each data}}\n\n**{{year}}年**：承保 **{{sprintf "%.2f" units_wan}}** 万份，保费收入 '
+    '**{{sprintf "%.2f" premium_wan_yuan}}** 万元，{{#if target_wan}}完成指导性任务的 '
+    '**{{sprintf "%.2f%%" (multiplication completion_rate 100)}}**'
+    f"{{{{else}}}}{NO_TARGET}{{{{/if}}}}；理赔金额 "
+    '**{{sprintf "%.2f" claims_paid_wan_yuan}}** 万元，赔付率 '
+    '**{{sprintf "%.2f%%" (multiplication loss_ratio 100)}}**。\n\n'
+    # a city's viewer: the province's row is not theirs (row-level security)
+    "{{else}}\n\n全区数据只对自治区级用户显示；本市的数据请看“计生家庭保险”看板。\n\n{{/each}}"
+)
+
 INSURANCE = Dashboard(
     "insurance",
     "计生家庭保险",
@@ -236,8 +317,8 @@ INSURANCE = Dashboard(
                  unit="万份", width=3),
             _ins("ins_premium", "保费收入", "big_number_total", ["premium_wan_yuan"],
                  where=ONE_AREA, unit="万元", width=3),
-            _ins("ins_completion", "任务完成率", "big_number_total", ["completion_rate"],
-                 where=ONE_AREA, unit="承保份数 / 指导性任务数（2024年起不再下达）", width=3),
+            _ins("ins_completion", "任务完成率", "card", ["completion_rate", "target_wan"],
+                 where=ONE_AREA, template=completion_card("completion_rate"), width=3),
             _ins("ins_loss_ratio", "赔付率", "big_number_total", ["loss_ratio"],
                  where=ONE_AREA, unit="理赔金额 / 保费收入", width=3),
         ],
@@ -259,8 +340,10 @@ INSURANCE = Dashboard(
             _ins("ins_units_by_city", "各市承保份数与指导性任务（万份）", "bar",
                  ["units_wan", "target_wan"], x="area_name", where="area_level = 'city'",
                  width=6, order_by="units_wan"),
-            _ins("ins_trend", "历年承保份数（万份，按险种）", "line", ["units_wan"], x="year",
-                 groupby=("product_name",), where=ONE_AREA, width=6),
+            # the chosen product's years: the three products differ tenfold and more, and on
+            # one axis the two smaller were flat lines at 0
+            _ins("ins_trend", "历年承保份数（万份）", "line", ["units_wan"], x="year",
+                 where=ONE_AREA, width=6),
         ],
         [
             _ins("ins_counties", "县区明细", "table",
@@ -274,7 +357,7 @@ INSURANCE = Dashboard(
         Filter("年度", "year", "insurance_area_year", newest_by_default=True,
                excluded=("ins_trend",)),
         Filter("险种", "product_name", "insurance_area_year", required=True,
-               default="计生家庭关爱保险", excluded=("ins_trend",)),
+               default="计生家庭关爱保险"),
         Filter("市", "city_name", "insurance_area_year", excluded=("ins_units_by_city",)),
     ],
 )  # fmt: skip
@@ -296,12 +379,16 @@ ACTIVITIES = Dashboard(
             _act("act_approx", "约数占比", "big_number_total", ["approx_share"],
                  unit="参与人数中来自“余、多、约”等约数的比例", width=3),
         ],
+        # 场次 and 人数 differ a hundredfold: each has its own chart (on one axis the smaller
+        # was a flat line)
         [
-            _act("act_by_month", "每月活动场次与参与人数", "bar", ["activities", "participants"],
-                 x="month", width=12),
+            _act("act_by_month", "每月活动场次（场）", "bar", ["activities"], x="month",
+                 width=6),
+            _act("act_participants_by_month", "每月参与人数（人）", "bar", ["participants"],
+                 x="month", width=6),
         ],
         [
-            _act("act_by_type", "按活动类型", "bar", ["activities", "participants"],
+            _act("act_by_type", "按活动类型（活动场次）", "bar", ["activities"],
                  x="activity_type", width=6, order_by="activities"),
             _act("act_by_project", "按所属项目（参与人数）", "pie", ["participants"],
                  groupby=("project",), width=6),
@@ -342,8 +429,9 @@ TRAINING = Dashboard(
                  width=4),
         ],
         [
-            _trn("trn_by_audience", "按培训对象", "bar", ["courses", "trainees", "trainee_days"],
-                 x="audience", width=6, order_by="trainees"),
+            # 班次 are a hundredth of 人次: the big number above has them
+            _trn("trn_by_audience", "按培训对象（培训人次与人天）", "bar",
+                 ["trainees", "trainee_days"], x="audience", width=6, order_by="trainees"),
             _trn("trn_by_mode", "按培训方式（培训人次）", "pie", ["trainees"],
                  groupby=("mode",), width=6),
         ],
@@ -391,8 +479,8 @@ QUALITY = Dashboard(
         ],
         [
             Chart("dq_issues", "未解决问题清单（最新的在前）", "data_issues_named", "table", (),
-                  columns=("city_name", "period", "kind_label", "file_name", "row_number",
-                           "field", "reason", "action"),
+                  columns=("city_name", "period", "kind_label", "file_label", "row_label",
+                           "field_label", "reason", "action"),
                   where="status = 'open'", order_by="detected_at", row_limit=1000,
                   width=12, height=90),
         ],
@@ -422,24 +510,49 @@ GATE = Dashboard(
     ],
 )  # fmt: skip
 
+# The programmes the newsletters report, each with its own figures of the year (the newest, or
+# the one chosen), then every programme this year and last, and the insurance programme's year.
+# 亲子小屋 is not a 所属项目 of the reports: its figures are the activities of type 亲子活动.
+NEWSLETTER_PROGRAMMES = (
+    ("prj_youth", "青春健康", "project = '青春健康'"),
+    ("prj_prenatal", "优生优育", "project = '优生优育'"),
+    ("prj_warm", "暖心行动", "project = '暖心行动'"),
+    ("prj_birth_care", "生育关怀", "project = '生育关怀'"),
+    ("prj_family_health", "家庭健康促进", "project = '家庭健康促进'"),
+    ("prj_parent_child", "亲子小屋（亲子活动）", "activity_type = '亲子活动'"),
+    ("prj_member_day", "会员活动日", "project = '会员活动日'"),
+    ("prj_special_families", "计生特殊家庭帮扶", "project = '计生特殊家庭帮扶'"),
+)
+_PROGRAMME_CARDS = [
+    Chart(key, title, "activities_named", "card",
+          ("activities", "participants", "service_visits", "funds_wan_yuan"), groupby=("year",),
+          where=where, template=programme_card(title), width=3, height=38)
+    for key, title, where in NEWSLETTER_PROGRAMMES
+]  # fmt: skip
+
 OVERVIEW = Dashboard(
     "overview",
     "项目概览",
     rows=[
+        _PROGRAMME_CARDS[:4],
+        _PROGRAMME_CARDS[4:],
         [
             Chart("ov_projects", "各项目本年与上年", "activities_named", "pivot",
                   ("activities", "participants", "funds_wan_yuan"), groupby=("project",),
                   columns=("year",), where="this_or_last_year", width=12, height=70),
         ],
         [
-            Chart("ov_insurance", "计生家庭保险（全区，本年与上年）", "insurance_province_recent",
-                  "table",
-                  ("units_wan", "premium_wan_yuan", "completion_rate", "claims_paid_wan_yuan",
-                   "loss_ratio"),
-                  groupby=("year",),
-                  where="product_code = 'JSGA'",
-                  width=12, height=40),
+            Chart("ov_insurance", "计生家庭关爱保险（全区，本年与上年）",
+                  "insurance_province_recent", "card",
+                  ("units_wan", "premium_wan_yuan", "target_wan", "completion_rate",
+                   "claims_paid_wan_yuan", "loss_ratio"),
+                  groupby=("year",), where="product_code = 'JSGA'", order_by="year",
+                  template=INSURANCE_CARD, width=12, height=30),
         ],
+    ],
+    filters=[
+        Filter("年度", "year", "activities_named", newest_by_default=True,
+               excluded=("ov_projects", "ov_insurance")),
     ],
 )  # fmt: skip
 
@@ -464,18 +577,18 @@ PROGRESS = Dashboard(
             _prg("prog_yoy", "比上年同期增减", "big_number_total", ["yoy_units_to_date_wan"],
                  where=ONE_AREA, unit="万份", width=4, height=35),
             # to date, as the newsletters write it on a day of the year (占全区常住人口的5.61%)
-            _prg("prog_coverage", "占常住人口比例", "big_number_total", ["coverage_rate_to_date"],
-                 where=ONE_AREA, unit="累计承保份数 / 常住人口", width=4, height=35),
+            _prg("prog_coverage", "占常住人口比例", "card", ["coverage_rate_to_date"],
+                 where=ONE_AREA, template=COVERAGE_CARD, width=4, height=35),
         ],
         [
-            _prg("prog_completion", "任务完成率", "big_number_total", ["completion_rate_to_date"],
-                 where=ONE_AREA, unit="累计份数 / 指导性任务数（2024年起不再下达）", width=4,
+            _prg("prog_completion", "任务完成率", "card", ["completion_rate_to_date", "target_wan"],
+                 where=ONE_AREA, template=completion_card("completion_rate_to_date"), width=4,
                  height=35),
             _prg("prog_time_share", "序时进度", "big_number_total", ["time_share"],
                  where=ONE_AREA, unit="已过天数 / 全年天数", width=4, height=35),
-            _prg("prog_ahead", "超（慢）序时进度", "big_number_total",
-                 ["ahead_of_schedule_points"], where=ONE_AREA,
-                 unit="个百分点（任务完成率 − 序时进度）", width=4, height=35),
+            _prg("prog_ahead", "超（慢）序时进度", "card",
+                 ["ahead_of_schedule_points", "target_wan"], where=ONE_AREA,
+                 template=AHEAD_CARD, width=4, height=35),
         ],
         [
             _prg("prog_ranking", "各市任务完成率与序时进度（红黑榜；2024年起不再下达任务）", "bar",
@@ -496,10 +609,12 @@ PROGRESS = Dashboard(
                  height=55),
         ],
         [
+            # completion and the points ahead as words where a year has no target
             _prg("prog_cities", "各市进度（按任务完成率排序）", "table",
-                 ["completion_rate_to_date", "time_share", "ahead_of_schedule_points",
-                  "units_to_date_wan", "units_same_day_last_year_wan", "yoy_units_to_date_wan"],
-                 groupby=("as_of", "city_name"), where="area_level = 'city'",
+                 ["time_share", "units_to_date_wan", "units_same_day_last_year_wan",
+                  "yoy_units_to_date_wan"],
+                 groupby=("as_of", "city_name", "completion_label", "ahead_label"),
+                 where="area_level = 'city'",
                  order_by="completion_rate_to_date", width=12, height=65),
         ],
         [
@@ -521,11 +636,6 @@ PROGRESS = Dashboard(
                  order_by="coverage_rate", width=12, height=70),
         ],
     ],
-    # red: completion and this year; grey: the share of the year gone by and last year (a
-    # series is named by its metric)
-    colors={"completion_rate_to_date": "#c8102e", "time_share": "#8c8c8c",
-            "units_to_date_wan": "#c8102e", "units_same_day_last_year_wan": "#8c8c8c",
-            "coverage_rate": "#c8102e"},
     filters=[
         Filter("截至", "as_of", "insurance_progress_named", newest_by_default=True,
                flag="is_newest_day", search_all=True,
