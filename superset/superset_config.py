@@ -113,16 +113,11 @@ FEATURE_FLAGS = {
 }
 
 # --- Reports by mail (the compose profile: superset-worker screenshots, superset-beat's clock).
-# The browser: Debian's headless shell where Playwright looks (fpa.dashboards.browser), with no
-# background connections (the network is closed; nothing leaves the machine anyway).
-WEBDRIVER_OPTION_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The browser: Debian's headless shell where Playwright looks (fpa.dashboards.browser). Playwright
+# starts it without background networking, component updates or /dev/shm; these switches add
+# what else would try the closed network or a GPU (Superset's default, --headless, Playwright
+# gives anyway).
+WEBDRIVER_OPTION_ARGS = ["--disable-gpu", "--disable-quic", "--disable-sync", "--no-first-run"]
 # the worker opens the dashboards here (the web server, from inside the network) ...
 WEBDRIVER_BASEURL = os.environ.get("FPA_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/") + "/"
 # ... and the mail links where the readers open them (the TLS proxy's address)

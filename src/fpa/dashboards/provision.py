@@ -258,6 +258,7 @@ def _weekly_reports(sm, db, owner) -> dict[str, int]:
             schedule = ReportSchedule(name=name, type=ReportScheduleType.REPORT, owners=[owner])
             db.session.add(schedule)
         schedule.description = report.description
+        schedule.email_subject = report.name  # Superset's own adds the dashboard's title to it
         schedule.dashboard = dashboard
         schedule.chart = None
         schedule.crontab = report.crontab
