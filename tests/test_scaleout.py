@@ -12,7 +12,8 @@ volume is one folder shared by the services that mount it; each Airflow service 
 AIRFLOW_HOME, as each container has). Debian's PostgreSQL and Redis stand in for their images,
 initialised by the profile's own docker/postgres-init.sh. One fpa_nightly run goes through the
 Celery worker and publishes the truth; Superset on that metadata and cache answers a chart from
-Redis the second time.
+Redis the second time; superset-beat starts and the weekly report, a screenshot by Debian's
+headless shell, arrives at a real SMTP server on loopback.
 """
 
 import ast
