@@ -16,9 +16,12 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
 
 WORKDIR /app
 
-# the bulletin's PDF: LibreOffice converts its Word file, with the Chinese fonts it names
+# the bulletin's PDF: LibreOffice converts its Word file, with the Chinese fonts it names; the
+# weekly report's screenshot: Debian's headless Chromium (Playwright cannot download its own
+# here; fpa.dashboards.browser puts this one where it looks)
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libreoffice-writer-nogui fonts-noto-cjk \
+        chromium-headless-shell \
     && rm -rf /var/lib/apt/lists/*
 
 # the dependencies first (a layer that changes only with the lock file), then the project

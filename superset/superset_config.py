@@ -61,10 +61,17 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore", 86400 * 7)
 
 if _redis:
     # The compose profile's Superset worker (SQL Lab's asynchronous queries, reports, cache
-    # warm-up): Celery's queue and results on the same Redis, whose cache keys all carry an
-    # fpa_ prefix. Without Redis (the embedded demo) no worker runs and Superset's default stays.
+    # warm-up) and beat (the reports' clock): Celery's queue and results on the same Redis, whose
+    # cache keys all carry an fpa_ prefix. Without Redis (the embedded demo) no worker runs and
+    # Superset's default stays.
+    from datetime import timedelta as _timedelta
+
     from cachelib.redis import RedisCache as _RedisCache
+    from celery.schedules import crontab as _crontab
     from redis import Redis as _Redis
+
+    # reports.scheduler reads the minute beat meant from its task's expiry minus this
+    CELERY_BEAT_SCHEDULER_EXPIRES = _timedelta(weeks=1)
 
     class CeleryConfig:
         broker_url = _redis
@@ -72,6 +79,19 @@ if _redis:
         imports = ("superset.sql_lab", "superset.tasks.scheduler", "superset.tasks.cache")
         worker_prefetch_multiplier = 1
         task_acks_late = False
+        # every minute: which report schedules are due (fpa.dashboards.reports); at midnight the
+        # execution logs older than a schedule's retention go
+        beat_schedule = {
+            "reports.scheduler": {
+                "task": "reports.scheduler",
+                "schedule": _crontab(minute="*", hour="*"),
+                "options": {"expires": int(CELERY_BEAT_SCHEDULER_EXPIRES.total_seconds())},
+            },
+            "reports.prune_log": {
+                "task": "reports.prune_log",
+                "schedule": _crontab(minute=0, hour=0),
+            },
+        }
 
     CELERY_CONFIG = CeleryConfig
     RESULTS_BACKEND = _RedisCache(host=_Redis.from_url(_redis), key_prefix="fpa_results_")
@@ -86,7 +106,71 @@ FEATURE_FLAGS = {
     # the insurance big numbers pick the province's row when no city is chosen (Jinja filter)
     "ENABLE_TEMPLATE_PROCESSING": True,
     "DASHBOARD_RBAC": False,
+    # the weekly report by mail (fpa.dashboards.reports) where a worker and beat run: the compose
+    # profile; screenshots by Playwright (Selenium would need a driver binary besides)
+    "ALERT_REPORTS": bool(_redis),
+    "PLAYWRIGHT_REPORTS_AND_THUMBNAILS": bool(_redis),
 }
+
+# --- Reports by mail (the compose profile: superset-worker screenshots, superset-beat's clock).
+# The browser: Debian's headless shell where Playwright looks (fpa.dashboards.browser). Playwright
+# starts it without background networking, component updates or /dev/shm; these switches add
+# what else would try the closed network or a GPU (Superset's default, --headless, Playwright
+# gives anyway).
+WEBDRIVER_OPTION_ARGS = ["--disable-gpu", "--disable-quic", "--disable-sync", "--no-first-run"]
+# the worker opens the dashboards here (the web server, from inside the network) ...
+WEBDRIVER_BASEURL = os.environ.get("FPA_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/") + "/"
+# ... and the mail links where the readers open them (the TLS proxy's address)
+WEBDRIVER_BASEURL_USER_FRIENDLY = (
+    os.environ.get("FPA_SUPERSET_PUBLIC_URL") or WEBDRIVER_BASEURL
+).rstrip("/") + "/"
+
+
+def _log_in_the_browser(context, user):
+    """WEBDRIVER_AUTH_FUNC: Superset's own (MachineAuthProvider) gives the session cookie the
+    domain `host:port` of WEBDRIVER_BASEURL, which Chromium does not send to that host: the
+    screenshot would be of the login page. The cookie for the URL instead."""
+    from superset.utils.machine_auth import MachineAuthProvider
+
+    context.clear_cookies()
+    context.add_cookies(
+        [
+            {"name": name, "value": value, "url": WEBDRIVER_BASEURL, "httpOnly": True}
+            for name, value in MachineAuthProvider.get_auth_cookies(user).items()
+        ]
+    )
+    return context
+
+
+WEBDRIVER_AUTH_FUNC = _log_in_the_browser
+# taken as the report user (leadership's role), whoever owns a schedule: what is mailed is what
+# the leadership sees, never an Admin's view
+from superset.tasks.types import FixedExecutor as _FixedExecutor  # noqa: E402
+
+from fpa.dashboards.reports import REPORT_USER as _REPORT_USER  # noqa: E402
+
+ALERT_REPORTS_EXECUTORS = [_FixedExecutor(_REPORT_USER)]
+ALERT_REPORTS_NOTIFICATION_DRY_RUN = False
+EMAIL_REPORTS_SUBJECT_PREFIX = "【计生协数据仓库】"
+EMAIL_REPORTS_CTA = "在 Superset 中打开"
+# The mail server (Superset's own settings; Airflow's mail goes through its smtp_default
+# connection). FPA_SMTP_SECURITY: starttls (port 587), ssl (port 465) or none (a relay on the
+# local network).
+_smtp_security = os.environ.get("FPA_SMTP_SECURITY", "starttls").lower()
+if _smtp_security not in ("starttls", "ssl", "none"):
+    raise ValueError(f"FPA_SMTP_SECURITY={_smtp_security!r}: starttls, ssl or none")
+SMTP_HOST = os.environ.get("FPA_SMTP_HOST", "localhost")
+SMTP_PORT = int(os.environ.get("FPA_SMTP_PORT", "587"))
+SMTP_STARTTLS = _smtp_security == "starttls"
+SMTP_SSL = _smtp_security == "ssl"
+SMTP_SSL_SERVER_AUTH = _smtp_security != "none"  # the server's certificate is checked
+SMTP_USER = os.environ.get("FPA_SMTP_USER", "")
+SMTP_PASSWORD = os.environ.get("FPA_SMTP_PASSWORD", "")  # empty with the user: no login
+SMTP_MAIL_FROM = os.environ.get("FPA_SMTP_MAIL_FROM", "data@fpa.invalid")
+if _redis:
+    from fpa.dashboards.browser import place_headless_shell as _place_headless_shell
+
+    _place_headless_shell(HOME / "playwright")
 
 # Nothing leaves the machine: no example data, no thumbnails service, no telemetry.
 SUPERSET_LOAD_EXAMPLES = False

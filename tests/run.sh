@@ -14,8 +14,8 @@ fi
 # workbooks re-saved by a real office suite; libreoffice-writer-nogui and poppler-utils: the
 # bulletin's PDF made from its Word file, and its text read back): installed when missing and
 # root, otherwise named in an error.
-need_debs=(openssh-server chromium fonts-noto-cjk postgresql redis-server libreoffice-calc-nogui
-  libreoffice-writer-nogui poppler-utils)
+need_debs=(openssh-server chromium chromium-headless-shell fonts-noto-cjk postgresql redis-server
+  libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils)
 missing=()
 for pkg in "${need_debs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -12,13 +12,16 @@ volume is one folder shared by the services that mount it; each Airflow service 
 AIRFLOW_HOME, as each container has). Debian's PostgreSQL and Redis stand in for their images,
 initialised by the profile's own docker/postgres-init.sh. One fpa_nightly run goes through the
 Celery worker and publishes the truth; Superset on that metadata and cache answers a chart from
-Redis the second time.
+Redis the second time; superset-beat starts and the weekly report, a screenshot by Debian's
+headless shell, arrives at a real SMTP server on loopback.
 """
 
 import ast
 import importlib.util
+import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -31,9 +34,11 @@ import duckdb
 import pytest
 import requests
 import yaml
+from support.mail import serving, subject_of, text_of
 from support.nights import NIGHTLY_TASKS
 from support.scaleout import (
     COMPOSE_FILE,
+    OPTIONAL,
     VARIABLE,
     Site,
     airflow_service_env,
@@ -48,11 +53,12 @@ from support.scaleout import (
 )
 from support.truth import KEYS, read_truth, same, text
 
-from fpa.dashboards import bundle
+from fpa.dashboards import bundle, reports
 from fpa.dashboards.service import Api, serve, stop
 from fpa.orchestration.local import POOL
 from fpa.paths import PROJECT_ROOT
 
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
 DUCKDB_QUEUE = POOL[0]  # the queue fpa_nightly's tasks go to is named as their pool
 AIRFLOW_SERVICES = [
     "airflow-apiserver",
@@ -75,9 +81,7 @@ def test_every_variable_is_in_env_example_and_every_secret_is_required():
     assert {k for k in example if k not in used and f"${k}" not in init} == set()
     # a secret left empty stops `docker compose` with its name instead of starting without it
     empty = {k for k, v in example.items() if not v}
-    # empty: the local inbox; the contacts in the image (config/*_contacts.yml)
-    optional = {"FPA_SFTP_CONN_ID", "FPA_FEEDBACK_CONTACTS", "FPA_BULLETIN_CONTACTS"}
-    for name in empty - optional:
+    for name in empty - OPTIONAL:
         assert f"${{{name}:?" in text_, name
     assert (PROJECT_ROOT / ".gitignore").read_text().count("/.env\n") == 1
     ignored = subprocess.run(["git", "check-ignore", ".env"], cwd=PROJECT_ROOT, capture_output=True)
@@ -199,14 +203,24 @@ def test_the_variables_set_are_the_ones_the_code_reads():
 def site(clean_inbox):
     # postgres refuses to run as root: its folder is its own, outside pytest's (mode 700) tree
     root = Path(tempfile.mkdtemp(prefix="fpa-scaleout-"))
-    site = Site(root, clean_inbox)
-    try:
-        start_postgres(site)
-        start_redis(site)
-        yield site
-    finally:
-        site.procs.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
+    with serving() as mailbox:
+        # this site's .env: the mail server on loopback (no TLS there), and the weekly report due
+        # every minute, so that it goes out as soon as superset-beat runs
+        dot_env = {
+            "FPA_SMTP_HOST": "127.0.0.1",
+            "FPA_SMTP_PORT": str(mailbox.port),
+            "FPA_SMTP_SECURITY": "none",
+            "FPA_WEEKLY_REPORT_CRONTAB": "* * * * *",
+        }
+        site = Site(root, clean_inbox, dot_env)
+        site.mailbox = mailbox
+        try:
+            start_postgres(site)
+            start_redis(site)
+            yield site
+        finally:
+            site.procs.stop_all()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -420,3 +434,75 @@ def test_superset_answers_a_chart_from_the_redis_cache(site, superset):
 
     wait_for("superset-worker", started, 90, site.procs)
     wait_for("superset-worker's healthcheck", pong, 90, site.procs)
+
+
+@pytest.mark.scaleout
+@pytest.mark.slow
+def test_the_weekly_report_arrives_by_mail(site, superset):
+    """superset-beat started as compose starts it: on the next minute reports.scheduler finds the
+    weekly report due (FPA_WEEKLY_REPORT_CRONTAB every minute here, as superset-init put it into
+    the metadata), superset-worker's reports.execute has Debian's headless shell screenshot the
+    dashboard as the report user and mails the PNG to the contacts file's list."""
+    import psycopg2
+    from PIL import Image
+
+    (report,) = reports.weekly_reports()
+    assert (report.slug, report.crontab, report.timezone) == (
+        "insurance",
+        reports.WEEKLY,
+        "Asia/Shanghai",
+    )  # this process has no .env: the Monday 08:00 of the code
+    beat = site.procs.start(
+        "superset-beat",
+        site.command("superset-beat"),
+        with_venv({**os.environ, **site.env("superset-beat")}),
+    )
+    t0 = time.monotonic()
+    mailbox = site.mailbox
+    wait_for("the weekly report's mail", lambda: mailbox.received, 150, site.procs)
+    print(f"the weekly report arrived {time.monotonic() - t0:.0f} s after superset-beat started")
+    health = subprocess.run(
+        site.command("superset-beat", key="healthcheck"), env=with_venv(dict(os.environ))
+    )
+    os.killpg(beat.pid, signal.SIGTERM)  # no second one a minute later
+    assert health.returncode == 0
+
+    mail = mailbox.received[0]
+    worker_log = site.procs.tail("superset-worker", 4000)
+    assert subject_of(mail) == f"【计生协数据仓库】 {report.name}", (subject_of(mail), worker_log)
+    assert [a.strip() for a in mail["To"].split(",")] == list(report.recipients)
+    assert report.recipients == ("leadership@fpa.invalid",)  # config/report_contacts.yml
+    assert mail["From"] == site.values["FPA_SMTP_MAIL_FROM"]
+    # the link to the dashboard where the readers open Superset
+    with closing(psycopg2.connect(db_url(site, "SUPERSET"))) as con, con.cursor() as cur:
+        cur.execute("SELECT uuid::text FROM dashboards WHERE slug = %s", [report.slug])
+        ((dashboard,),) = cur.fetchall()
+        # the execution's log: working, then done without an error
+        cur.execute(
+            "SELECT l.state, l.error_message FROM report_execution_log l "
+            "JOIN report_schedule s ON s.id = l.report_schedule_id WHERE s.name = %s "
+            "ORDER BY l.end_dttm",
+            [report.name],
+        )
+        assert cur.fetchall() == [("Working", None), ("Success", None)]
+    public = site.values["FPA_SUPERSET_PUBLIC_URL"]
+    assert f"{public}/superset/dashboard/{dashboard}/" in text_of(mail)
+
+    (png,) = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    data = png.get_payload(decode=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "weekly_report.png").write_bytes(data)
+    assert len(data) > 100_000  # measured ~270 KB for the insurance dashboard
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    # WEBDRIVER_WINDOW's width, the whole dashboard's height (4 rows of charts and the table)
+    assert image.width == 1600 and image.height > 1500, image.size
+    colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    pixels = image.width * image.height
+    assert len(colours) > 500  # measured ~1200: the maps' shades, the bars, the text
+    white = sum(c for c, rgb in colours if rgb == (255, 255, 255))
+    assert white < 0.85 * pixels  # measured ~67 %: the cards are white, not the whole page
+    # the charts drawn: coloured pixels (the maps' reds, the bars' blues), ~8 % measured; a
+    # login page or spinners have next to none
+    drawn = sum(c for c, rgb in colours if max(rgb) - min(rgb) > 60)
+    assert drawn > 0.04 * pixels

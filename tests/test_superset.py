@@ -634,6 +634,11 @@ def _snapshot(home) -> dict:
                 "SELECT r.name, count(*) FROM ab_role r JOIN ab_permission_view_role pr "
                 "ON pr.role_id = r.id GROUP BY r.name ORDER BY r.name"
             ).fetchall(),
+            "reports": con.execute(
+                "SELECT s.id, s.name, s.crontab, s.timezone, s.active, s.dashboard_id, r.id, "
+                "r.recipient_config_json FROM report_schedule s "
+                "JOIN report_recipient r ON r.report_schedule_id = s.id ORDER BY s.id, r.id"
+            ).fetchall(),
         }
 
 
@@ -656,6 +661,11 @@ def test_a_second_sync_changes_nothing_and_an_edited_chart_is_updated(superset, 
     assert description == "口径见 KPIS.md（已改）"
     assert after == before  # titles, params, queries, dashboards, datasets, metrics, RLS, roles
     assert len(after["rls"]) == 14 and after["rls"][0][1].startswith("city_code = '45")
+    # the weekly report (fpa.dashboards.reports): one schedule, one list, updated in place
+    ((_, name, crontab, tz, active, dashboard, _, to),) = after["reports"]
+    assert (name, crontab, tz, active) == ("计生家庭保险周报", "0 8 * * 1", "Asia/Shanghai", 1)
+    assert dashboard == superset["ids"]["dashboards"]["insurance"]
+    assert json.loads(to) == {"target": "leadership@fpa.invalid"}
 
 
 def test_the_committed_bundle_is_what_the_spec_and_dbt_meta_make(tmp_path):

@@ -254,9 +254,11 @@ def _superset_sync(args: argparse.Namespace) -> int:
     except SupersetError as e:
         print(f"fpa superset sync: {e}", file=sys.stderr)
         return 1
+    weekly = ", ".join(f"{name} (id {i})" for name, i in done["reports"].items()) or "none"
     print(
         f"superset ({home}): database {args.warehouse}, {len(done['datasets'])} datasets, "
-        f"{len(done['charts'])} charts, dashboards {', '.join(done['dashboards'])}"
+        f"{len(done['charts'])} charts, dashboards {', '.join(done['dashboards'])}; "
+        f"weekly reports: {weekly}"
     )
     return 0
 

@@ -27,6 +27,18 @@ from support.ports import free_port
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+# what .env.example leaves empty and a user may too: the local inbox; the contacts in the image
+# (config/*_contacts.yml); the report's Monday 08:00; a mail server that takes mail without a
+# login. Every other empty value is a secret to make up.
+OPTIONAL = {
+    "FPA_SFTP_CONN_ID",
+    "FPA_FEEDBACK_CONTACTS",
+    "FPA_BULLETIN_CONTACTS",
+    "FPA_REPORT_CONTACTS",
+    "FPA_WEEKLY_REPORT_CRONTAB",
+    "FPA_SMTP_USER",
+    "FPA_SMTP_PASSWORD",
+}
 # compose's interpolation: $$ is a literal $, ${VAR}, ${VAR:-default}, ${VAR:?message}
 VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
@@ -68,16 +80,18 @@ class Site:
     """Where the compose file's names are on this machine: its hosts on loopback ports, its
     named volumes as folders, its container paths as local ones."""
 
-    def __init__(self, root: Path, inbox: Path):
+    def __init__(self, root: Path, inbox: Path, dot_env: dict[str, str] | None = None):
+        """`dot_env`: what this site's .env says beyond .env.example's values (the test's mail
+        server)."""
         values = env_example()
         for name, value in values.items():  # what .env.example tells a user to fill in
-            if not value:
+            if not value and name not in OPTIONAL:
                 values[name] = (
                     base64.urlsafe_b64encode(os.urandom(32)).decode()
                     if name == "AIRFLOW_FERNET_KEY"
                     else secrets.token_hex(32)
                 )
-        values["FPA_SFTP_CONN_ID"] = ""  # the local inbox, no SFTP server
+        values |= dot_env or {}
         self.values = values
         self.services = interpolate(raw_compose()["services"], values)
         self.root = root

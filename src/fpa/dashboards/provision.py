@@ -9,11 +9,12 @@ the given users. Prints a JSON summary on its last line.
 """
 
 import json
+import secrets
 import sys
 import uuid
 from pathlib import Path
 
-from fpa.dashboards import bundle, spec
+from fpa.dashboards import bundle, reports, spec
 from fpa.reference import cities
 
 LEADERSHIP = "fpa_leadership"
@@ -196,6 +197,9 @@ def main(job: dict) -> dict:
         from superset.models.dashboard import Dashboard
         from superset.models.slice import Slice
 
+        weekly = _weekly_reports(sm, db, user)
+        db.session.commit()
+
         return {
             "database": database.id,
             "datasets": {n: t.id for n, t in datasets.items()},
@@ -211,7 +215,70 @@ def main(job: dict) -> dict:
                 for d in spec.DASHBOARDS
                 for b in db.session.query(Dashboard).filter_by(slug=d.slug)
             },
+            "reports": weekly,
         }
+
+
+def _weekly_reports(sm, db, owner) -> dict[str, int]:
+    """The report user (leadership's role, a password nobody is given: Superset's reports log it
+    in with a session cookie of their own), and one schedule per dashboard of the contacts file,
+    found by name: created, or updated in place, so a second sync changes nothing. A dashboard
+    taken off the file keeps its schedule, inactive (its execution log stays readable).
+    Returns name -> schedule id of the active ones."""
+    from superset.models.dashboard import Dashboard
+    from superset.reports.models import (
+        ReportDataFormat,
+        ReportRecipients,
+        ReportRecipientType,
+        ReportSchedule,
+        ReportScheduleType,
+    )
+
+    if sm.find_user(username=reports.REPORT_USER) is None:
+        sm.add_user(
+            reports.REPORT_USER, "周报", "截图", f"{reports.REPORT_USER}@fpa.local",
+            sm.find_role(LEADERSHIP), password=secrets.token_urlsafe(32),
+        )  # fmt: skip
+    wanted = {r.name: r for r in reports.weekly_reports()}
+    out = {}
+    for d in spec.DASHBOARDS:
+        name = reports.report_name(d)
+        schedule = (
+            db.session.query(ReportSchedule)
+            .filter_by(name=name, type=ReportScheduleType.REPORT)
+            .one_or_none()
+        )
+        report = wanted.get(name)
+        if report is None:
+            if schedule is not None:
+                schedule.active = False
+            continue
+        dashboard = db.session.query(Dashboard).filter_by(slug=d.slug).one()
+        if schedule is None:
+            schedule = ReportSchedule(name=name, type=ReportScheduleType.REPORT, owners=[owner])
+            db.session.add(schedule)
+        schedule.description = report.description
+        schedule.email_subject = report.name  # Superset's own adds the dashboard's title to it
+        schedule.dashboard = dashboard
+        schedule.chart = None
+        schedule.crontab = report.crontab
+        schedule.timezone = report.timezone
+        schedule.report_format = ReportDataFormat.PNG
+        schedule.active = True
+        # the chart-data cache holds the file published last (each publication clears it): the
+        # screenshot reads what a reader would, without recomputing every chart on DuckDB
+        schedule.force_screenshot = False
+        config = json.dumps({"target": ", ".join(report.recipients)})
+        emails = [r for r in schedule.recipients if r.type == ReportRecipientType.EMAIL]
+        if len(emails) == 1:
+            emails[0].recipient_config_json = config
+        else:
+            schedule.recipients = [
+                ReportRecipients(type=ReportRecipientType.EMAIL, recipient_config_json=config)
+            ]
+        db.session.flush()
+        out[name] = schedule.id
+    return out
 
 
 def clear_data_cache() -> dict:
