@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import yaml
-from support.browser import log_in, open_page
+from support.browser import goto, log_in, open_page
 from support.superset_harness import HECHI, USERS, login, marts, running
 
 from fpa import reference
@@ -312,14 +312,18 @@ def test_the_progress_dashboard_equals_the_to_date_mart(superset):
         assert close(got_row[column], value), (key, got_row, value)
 
     # no day chosen: the newest day; no city: the province's row
-    ((newest, province_units),) = marts(
+    ((newest, province_units, coverage),) = marts(
         superset,
-        "SELECT as_of_date, units_to_date FROM marts.insurance_progress "
+        "SELECT as_of_date, units_to_date, coverage_rate_to_date FROM marts.insurance_progress "
         "WHERE product_code = 'JSGA' AND area_level = 'province' "
         "AND as_of_date = (SELECT max(as_of_date) FROM marts.insurance_progress)",
     )
     (got_row,) = data_of("prog_units", {"product_name": PRODUCT})
     assert close(got_row["units_to_date_wan"], province_units / 1e4)
+    # the coverage too (it once read every day at once, and so none: 没有数据)
+    assert coverage is not None
+    (got_row,) = data_of("prog_coverage", {"product_name": PRODUCT})
+    assert close(got_row["coverage_rate_to_date"], coverage)
     assert {r["as_of"] for r in data_of("prog_cities", {"product_name": PRODUCT})} == {
         newest.isoformat()
     }
@@ -746,7 +750,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
         )
         log_in(page, superset["url"], user.username, user.password)
         for board in spec.DASHBOARDS:
-            page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
+            goto(page, f"{superset['url']}/superset/dashboard/{board.slug}/")
             expected = sum(len(row) for row in board.rows)
             titles = (board.title, *(c.title for row in board.rows for c in row))
             try:
@@ -764,7 +768,7 @@ def test_leadership_sees_every_dashboard_render_in_chromium(superset):
             if board.slug != "gate":
                 assert english(text) == [], (board.slug, english(text))
         # the insurance big numbers as leadership reads them: 万份 with two decimals
-        page.goto(f"{superset['url']}/superset/dashboard/insurance/")
+        goto(page, f"{superset['url']}/superset/dashboard/insurance/")
         _settle(page, sum(len(row) for row in spec.INSURANCE.rows))
         ((units,),) = marts(
             superset,
@@ -825,8 +829,9 @@ def test_a_city_viewer_sees_each_of_their_dashboards_render_in_chinese_in_chromi
     for slug, text in texts.items():
         assert english(text) == [], (slug, english(text))
         assert not [c for c in others if c in text], slug
-    # the province's insurance card is not theirs to read: it says so
-    assert "全区数据只对自治区级用户显示" in texts["overview"]
+    # the province's insurance card is not theirs to read (row-level security): no rows, said
+    # in Chinese
+    assert "此查询没有数据返回" in texts["overview"]
 
 
 def _chosen(board: spec.Dashboard, values: dict[str, str]) -> str:
@@ -844,7 +849,7 @@ def _chosen(board: spec.Dashboard, values: dict[str, str]) -> str:
 
 def _open(page, superset: dict, board: spec.Dashboard, shot: str, query: str = "", trail=()):
     """Open the dashboard, wait for every chart, screenshot it; the page's text."""
-    page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/{query}")
+    goto(page, f"{superset['url']}/superset/dashboard/{board.slug}/{query}")
     titles = (board.title, *(c.title for row in board.rows for c in row))
     try:
         text = _settle(page, sum(len(row) for row in board.rows), titles, trail=trail)
@@ -939,7 +944,7 @@ def test_a_city_viewer_reads_their_own_data_quality_in_chromium(superset):
             lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None,
         )
         log_in(page, superset["url"], user.username, user.password)
-        page.goto(f"{superset['url']}/superset/dashboard/{board.slug}/")
+        goto(page, f"{superset['url']}/superset/dashboard/{board.slug}/")
         titles = (board.title, *(c.title for row in board.rows for c in row))
         try:
             text = _settle(page, sum(len(row) for row in board.rows), titles, trail=refused)

@@ -560,7 +560,7 @@ def dashboard_doc(d: spec.Dashboard) -> dict:
     return {
         "dashboard_title": d.title,
         "description": None,
-        "css": "",
+        "css": spec.CARD_CSS,
         "slug": d.slug,
         "certified_by": "",
         "certification_details": "",
