@@ -290,6 +290,9 @@ def chart_params(c: spec.Chart, ds: spec.Dataset, models: dict[str, dict]) -> di
         }
         if _is_time(types[c.x]):
             p["time_grain_sqla"] = c.grain or ("P1M" if types[c.x] == "DATE" else "P1D")
+        elif types[c.x].upper() in ("INTEGER", "BIGINT"):
+            # years are names on the axis, not a scale (two years were ticked 2022, 2022.2 …)
+            p["xAxisForceCategorical"] = True
         elif c.width <= 6:
             # names on a half-width chart: level, ECharts hid every other one (培训对象)
             p["xAxisLabelRotation"] = 45
