@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from fpa.dashboards import spec
+
 pytestmark = [pytest.mark.slow, pytest.mark.libreoffice, pytest.mark.superset]
 
 
@@ -36,7 +38,9 @@ def test_demo_writes_the_inbox_publishes_it_and_reuses_it(tmp_path):
         for who, day in (("自治区", "2020年8月31日"), ("河池市", "2022年12月31日"))
         for x in ("docx", "md", "pdf")
     )
-    assert "fpa superset sync (" in first.stdout and "47 charts on 7 dashboards" in first.stdout
+    charts = sum(len(row) for d in spec.DASHBOARDS for row in d.rows)
+    assert "fpa superset sync (" in first.stdout
+    assert f"{charts} charts on {len(spec.DASHBOARDS)} dashboards" in first.stdout
     assert (tmp_path / "demo" / "superset" / "superset.db").is_file()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert second.returncode == 0 and "reused from" in second.stdout
