@@ -354,7 +354,7 @@ INSURANCE = Dashboard(
         ],
         [
             _ins("ins_counties", "县区明细", "table",
-                 ["units_wan", "yoy_units_wan", "premium_wan_yuan", "claims_settled",
+                 ["units_wan", "yoy_units", "premium_wan_yuan", "claims_settled",
                   "claims_paid_wan_yuan", "loss_ratio"],
                  groupby=("city_name", "area_name"), where="area_level = 'county'",
                  width=12, height=80, order_by="units_wan"),
