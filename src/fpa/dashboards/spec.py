@@ -253,12 +253,10 @@ COLORS = {
 # A card (Superset's Handlebars chart): figures with words around them, where a big number
 # cannot say what it lacks — a year without a target has no completion rate, and says why
 # instead of Superset's 没有数据. Its output is Markdown (Superset sanitises any HTML in it, and
-# a <style> was shown as text): a heading is the big figure. Numbers are formatted as the
-# newsletters write them (sprintf, multiplication: Superset's Handlebars helpers).
-NO_TARGET = "不下达指导性任务数"
-# the cards' type, in the dashboards' own CSS (a chart's <style> is sanitised away): the heading
-# the size of a big number's figure, the words under it its subtitle's (Superset gives a chart of
-# type handlebars that class)
+# a chart's <style> was shown as text): a heading is the big figure. Numbers are formatted as
+# the newsletters write them (sprintf, multiplication: Superset's Handlebars helpers). Its type
+# is in the dashboards' own CSS: the heading the size of a big number's figure, the words under
+# it its subtitle's (Superset gives a chart of type handlebars that class).
 CARD_CSS = """
 .handlebars h1 { font-size: 52px; font-weight: 500; line-height: 1.15; margin: 16px 0 6px; }
 .handlebars h3 { font-size: 26px; font-weight: 600; color: #8c8c8c; margin: 16px 0 10px; }
@@ -266,33 +264,40 @@ CARD_CSS = """
 .handlebars p { font-size: 15px; line-height: 1.9; color: #595959; }
 .handlebars strong { font-size: 18px; color: #262626; }
 """
+NO_TARGET = "不下达指导性任务数"
 
 
-def completion_card(rate: str) -> str:
+def _percent(column: str) -> str:
+    """A rate of the row as the newsletters write it: 157.64%."""
+    return f'{{{{sprintf "%.2f%%" (multiplication {column} 100)}}}}'
+
+
+def _figure_card(shown_if: str, figure: str, of: str, instead: str, why: str) -> str:
+    """One figure and what it is of, where the row's `shown_if` holds; else what there is
+    instead, and why."""
     return (
-        "{{#each data}}{{#if target_wan}}\n\n"
-        f'# {{{{sprintf "%.2f%%" (multiplication {rate} 100)}}}}\n\n'
-        '承保份数 / 指导性任务数（{{sprintf "%.2f" target_wan}}万份）\n\n'
-        f"{{{{else}}}}\n\n### 本年度{NO_TARGET}\n\n"
-        "自2024年起自治区计生协不再下达指导性任务数，没有任务完成率；请看承保份数及其同比增减。\n\n"
-        "{{/if}}{{/each}}"
+        f"{{{{#each data}}}}{{{{#if {shown_if}}}}}\n\n# {figure}\n\n{of}\n\n"
+        f"{{{{else}}}}\n\n### {instead}\n\n{why}\n\n{{{{/if}}}}{{{{/each}}}}"
     )
 
 
-AHEAD_CARD = (
-    "{{#each data}}{{#if target_wan}}\n\n"
-    '# {{sprintf "%+.2f" ahead_of_schedule_points}}\n\n'
-    "个百分点（任务完成率 − 序时进度）\n\n"
-    f"{{{{else}}}}\n\n### 本年度{NO_TARGET}\n\n没有任务完成率，也就没有超（慢）序时进度。\n\n"
-    "{{/if}}{{/each}}"
-)
-COVERAGE_CARD = (
-    "{{#each data}}{{#if coverage_rate_to_date}}\n\n"
-    '# {{sprintf "%.2f%%" (multiplication coverage_rate_to_date 100)}}\n\n'
-    "累计承保份数 / 常住人口\n\n"
-    "{{else}}\n\n### 没有常住人口数\n\n这一年及以前的统计年鉴都没有送到，算不出占常住人口比例。\n\n"
-    "{{/if}}{{/each}}"
-)
+def completion_card(rate: str) -> str:
+    return _figure_card(
+        "target_wan", _percent(rate),
+        '承保份数 / 指导性任务数（{{sprintf "%.2f" target_wan}}万份）', f"本年度{NO_TARGET}",
+        "自2024年起自治区计生协不再下达指导性任务数，没有任务完成率；请看承保份数及其同比增减。",
+    )  # fmt: skip
+
+
+AHEAD_CARD = _figure_card(
+    "target_wan", '{{sprintf "%+.2f" ahead_of_schedule_points}}',
+    "个百分点（任务完成率 − 序时进度）", f"本年度{NO_TARGET}",
+    "没有任务完成率，也就没有超（慢）序时进度。",
+)  # fmt: skip
+COVERAGE_CARD = _figure_card(
+    "coverage_rate_to_date", _percent("coverage_rate_to_date"), "累计承保份数 / 常住人口",
+    "没有常住人口数", "这一年及以前的统计年鉴都没有送到，算不出占常住人口比例。",
+)  # fmt: skip
 
 
 # a programme's figures of the year, as a newsletter lists them
@@ -309,10 +314,9 @@ PROGRAMME_CARD = (
 INSURANCE_CARD = (
     '{{#each data}}\n\n**{{year}}年**：承保 **{{sprintf "%.2f" units_wan}}** 万份，保费收入 '
     '**{{sprintf "%.2f" premium_wan_yuan}}** 万元，{{#if target_wan}}完成指导性任务的 '
-    '**{{sprintf "%.2f%%" (multiplication completion_rate 100)}}**'
-    f"{{{{else}}}}{NO_TARGET}{{{{/if}}}}；理赔金额 "
+    f"**{_percent('completion_rate')}**{{{{else}}}}{NO_TARGET}{{{{/if}}}}；理赔金额 "
     '**{{sprintf "%.2f" claims_paid_wan_yuan}}** 万元，赔付率 '
-    '**{{sprintf "%.2f%%" (multiplication loss_ratio 100)}}**。\n\n{{/each}}'
+    f"**{_percent('loss_ratio')}**。\n\n{{{{/each}}}}"
 )
 
 INSURANCE = Dashboard(
