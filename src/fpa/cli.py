@@ -5,6 +5,7 @@ import argparse
 import os
 import shlex
 import sys
+from datetime import date
 from pathlib import Path
 
 USAGE_ERROR = 2
@@ -24,6 +25,7 @@ def _generate(args: argparse.Namespace) -> int:
             Path(args.truth) if args.truth else None,
             args.force,
             stderr_progress,
+            date.fromisoformat(args.until) if args.until else None,
         )
     except (ValueError, FileExistsError) as e:
         print(f"fpa generate: {e}", file=sys.stderr)
@@ -323,8 +325,14 @@ def parser() -> argparse.ArgumentParser:
         default="small",
         choices=["small", "province", "demo"],
         help="small: about 1/100 of a province, for tests (default); province: "
-        "a real year, about 3 million policy rows; demo: province size for the "
-        "anchored years 2020 and 2022, small elsewhere",
+        "a real year, about 3 million policy rows; demo: the province's figures "
+        "every year, sold in policies of several units (about 1/6 of the rows)",
+    )
+    g.add_argument(
+        "--until",
+        metavar="YYYY-MM-DD",
+        help="the range's last day, in its last year (default 31 December): that year "
+        "holds what is sold and settled by then",
     )
     g.add_argument("--seed", type=int, default=20240101, help="same seed, same bytes")
     g.add_argument("--clean", action="store_true", help="no deviations: the template exactly")
@@ -495,9 +503,9 @@ def parser() -> argparse.ArgumentParser:
         "demo",
         help="the whole system on this machine, embedded defaults",
         description="Run the system on this machine with embedded defaults: write (or "
-        "reuse) the calibrated sample inbox, load it into ./demo/warehouse, show the headline "
-        "figures beside the truth, sync Superset, then serve Superset and Airflow on 127.0.0.1 "
-        "until Ctrl-C.",
+        "reuse) the calibrated sample inbox (2017 to yesterday), load it into "
+        "./demo/warehouse, show the headline figures beside the truth, sync Superset, then "
+        "serve Superset and Airflow on 127.0.0.1 until Ctrl-C.",
     )
     dm.add_argument(
         "--no-serve",
@@ -509,8 +517,8 @@ def parser() -> argparse.ArgumentParser:
         "--scale",
         default="demo",
         choices=["small", "province", "demo"],
-        help="demo (default): the published figures for 2020 and 2022, small "
-        "elsewhere; small: seconds; province: every year full size",
+        help="demo (default): the province's figures every year, in policies of several "
+        "units; small: 1/100, seconds; province: every year full size, every row",
     )
     dm.set_defaults(run=_demo)
     return p

@@ -12,10 +12,13 @@ and Airflow's homes, their logs); the passwords are printed to the terminal, nev
 
 import csv
 import json
+import shutil
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from fpa.generate.inbox import default_truth_dir, generate, parse_years, stderr_progress
+from fpa.clock import CST
+from fpa.generate.inbox import default_truth_dir, generate, stderr_progress
 from fpa.night import docs_dir
 
 HEADLINES = [  # (what, table, filter, column)
@@ -104,19 +107,25 @@ def _lookup(truth: Path, table: str, where: dict, column: str) -> str:
     return "(none)"
 
 
-YEARS = "2017-2024"
+FIRST_YEAR = 2017
 SEED = 20240101
 
 
-def _existing(inbox: Path, scale: str) -> dict | None:
+def demo_until(now: datetime | None = None) -> date:
+    """The sample's last day: yesterday in Guangxi, as a night's deliveries would have it, so
+    that the feeds are fresh and this year is this year."""
+    return (now or datetime.now(CST)).astimezone(CST).date() - timedelta(days=1)
+
+
+def _existing(inbox: Path, scale: str, until: date) -> dict | None:
     """The summary of an inbox this demo wrote before with the same settings, if whole."""
     truth = default_truth_dir(inbox)
     try:
         summary = json.loads((truth / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    settings = (summary.get("scale"), summary.get("years"), summary.get("seed"))
-    if settings != (scale, YEARS, SEED) or summary.get("clean") or not inbox.is_dir():
+    settings = (summary.get("scale"), summary.get("until"), summary.get("seed"))
+    if settings != (scale, str(until), SEED) or summary.get("clean") or not inbox.is_dir():
         return None
     return {**summary, "truth_dir": str(truth)}
 
@@ -132,12 +141,20 @@ def run_demo(workdir: Path, scale: str, serve: bool = True) -> int:
 def _run_demo(workdir: Path, scale: str, serve: bool) -> int:
     t0 = time.monotonic()
     inbox = workdir / "inbox"
-    summary = _existing(inbox, scale)
+    warehouse = workdir / "warehouse" / "fpa.duckdb"
+    until = demo_until()
+    summary = _existing(inbox, scale, until)
     if summary is None:  # the truth is written last: a half-written inbox is written anew
+        if warehouse.parent.exists():
+            # the sample of another day replaces every file of the inbox; a warehouse that
+            # loaded the old files is the demo's own, and would mix the two samples
+            shutil.rmtree(warehouse.parent)
+            print(f"fpa demo: a new sample (up to {until}): the demo's warehouse is built anew")
+        years = list(range(FIRST_YEAR, until.year + 1))
         summary = generate(
-            inbox, parse_years(YEARS), scale, SEED, force=True, progress=stderr_progress
+            inbox, years, scale, SEED, force=True, progress=stderr_progress, until=until
         )
-        made = f"written to {inbox}"
+        made = f"written to {inbox} (up to {until})"
     else:
         made = f"reused from {inbox} (delete it to write it anew)"
     truth = Path(summary["truth_dir"])
@@ -151,7 +168,6 @@ def _run_demo(workdir: Path, scale: str, serve: bool) -> int:
 
     from fpa.night import load
 
-    warehouse = workdir / "warehouse" / "fpa.duckdb"
     t1 = time.monotonic()
     night = load(inbox, warehouse, stderr_progress)
     print(f"\nfpa load --inbox {inbox} --warehouse {warehouse}  ({time.monotonic() - t1:.0f} s)")
@@ -170,7 +186,7 @@ def _run_demo(workdir: Path, scale: str, serve: bool) -> int:
     if not serve:
         print("\n--no-serve: Superset and Airflow not started (run `fpa demo` to start them)")
         return 0
-    return _serve(workdir, inbox, warehouse, users)
+    return _serve(workdir, inbox, warehouse, users, t0)
 
 
 # the newsletters' days (examples/newsletters.md): what `fpa bulletin` writes in their place
@@ -249,7 +265,7 @@ def _superset(workdir: Path, warehouse: Path) -> list:
     return users
 
 
-def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list) -> int:
+def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list, t0: float) -> int:
     import signal
     import subprocess
 
@@ -280,6 +296,7 @@ def _serve(workdir: Path, inbox: Path, warehouse: Path, users: list) -> int:
             if trig.returncode == 0:
                 break
             time.sleep(5)
+        print(f"\nfpa demo: serving, {time.monotonic() - t0:.0f} s after the start")
         print(f"\nSuperset  {superset_url}/superset/dashboard/insurance/")
         print(f"  admin / {service.admin_password(home)}")
         for u in users:

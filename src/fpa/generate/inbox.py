@@ -42,13 +42,16 @@ def generate(
     truth_dir: Path | None = None,
     force: bool = False,
     progress=None,
+    until: date | None = None,
 ) -> dict:
+    """`until`: the range's last day (default 31 December of the last year)."""
     shape = load_toml("shape.toml")
     if scale not in shape["scale"]:
         raise ValueError(f"unknown scale {scale!r}: {', '.join(shape['scale'])}")
     if years != list(range(years[0], years[-1] + 1)):
         raise ValueError("years must be consecutive (a range such as 2017-2024)")
     sc = shape["scale"][scale]
+    shape["volumes"] |= sc.get("volumes", {})  # what a scale changes of the shape
     truth_dir = truth_dir or default_truth_dir(out)
     existing = [out / s for s in SOURCES if (out / s).exists()]
     if existing and not force:
@@ -65,16 +68,17 @@ def generate(
             progress(f"[{time.monotonic() - t0:6.1f}s] {msg}")
 
     full = set(sc.get("province_years", []))
-    plan = build_plan(years, {y: 1.0 if y in full else sc["factor"] for y in years}, seed)
+    factor = {y: 1.0 if y in full else sc["factor"] for y in years}
+    plan = build_plan(years, factor, seed, until)
     start = np.datetime64(f"{years[0]}-01-01")
-    end = np.datetime64(f"{years[-1]}-12-31")
+    end = np.datetime64(until or f"{years[-1]}-12-31")
     say(f"plan: {int(plan.units.sum()):,} units, {int(plan.claims_n.sum()):,} settled claims")
     pol = insurer.realise_policies(plan, shape, start, end, clean)
     cl = insurer.realise_claims(plan, pol, shape, start, end, clean)
     insurer.claims_before_policies(pol, cl, end, seed)
     say(f"model: {len(pol):,} policies, {len(cl):,} claims")
     mode = sc["insurer_delivery"]
-    prow = insurer.policy_rows(pol, shape, clean, mode, seed)
+    prow = insurer.policy_rows(pol, shape, clean, mode, seed, end)
     crow = insurer.claim_rows(cl, pol, shape, clean, mode, seed, start, end)
     say(f"rows: {len(prow):,} policy rows, {len(crow):,} claim rows")
     d = Deliveries(out)
@@ -107,6 +111,7 @@ def generate(
             "seed": seed,
             "scale": scale,
             "years": f"{years[0]}-{years[-1]}",
+            "until": str(end),
             "clean": clean,
             "policy_rows": len(prow),
             "claim_rows": len(crow),

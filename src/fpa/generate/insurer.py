@@ -77,14 +77,15 @@ def _units_per_policy(total: int, probs: dict, rng: np.random.Generator) -> np.n
     return out
 
 
-def _file_day(d: np.ndarray, mode: str) -> np.ndarray:
-    """The delivery a row dated d goes into."""
+def _file_day(d: np.ndarray, mode: str, end) -> np.ndarray:
+    """The delivery a row dated d goes into: none is dated after the range's last day (a range
+    cut on the 6th ends with a file of the 6th, not of the 15th to come)."""
     if mode == "daily":
         return d
     month = d.astype("datetime64[M]")
     day = (d - month.astype("datetime64[D]")).astype(np.int64) + 1
     last = (month + 1).astype("datetime64[D]") - ONE_DAY
-    return np.where(day <= 15, month.astype("datetime64[D]") + 14, last)
+    return np.minimum(np.where(day <= 15, month.astype("datetime64[D]") + 14, last), end)
 
 
 def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.DataFrame:
@@ -395,7 +396,9 @@ def _id_parts(county_idx: np.ndarray, person: np.ndarray, bad: np.ndarray, lower
     return body, pd.Categorical.from_codes(check, chars)
 
 
-def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int) -> pd.DataFrame:
+def policy_rows(
+    pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, end
+) -> pd.DataFrame:
     """Every delivered version of every policy, typed, with the file and line it goes into."""
     dev = shape["deviations"]
     counties = reference.counties()
@@ -434,7 +437,7 @@ def policy_rows(pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: in
     prem[mix & up] = prem[mix & up] * 10_000
     prem[mix & ~up] = np.maximum(np.round(prem[mix & ~up] / 10_000), 1)
     rows["premium"] = prem
-    rows["file_day"] = _file_day(rows["day"].to_numpy(), mode)
+    rows["file_day"] = _file_day(rows["day"].to_numpy(), mode, end)
     rows.sort_values(
         ["file_day", "product", "year", "seq", "version"],
         inplace=True,
@@ -563,7 +566,7 @@ def claim_rows(
         ignore_index=True,
     )
     rows = rows[rows["day"].to_numpy() <= end]
-    rows = rows.assign(file_day=_file_day(rows["day"].to_numpy(), mode))
+    rows = rows.assign(file_day=_file_day(rows["day"].to_numpy(), mode, end))
     rows.sort_values(
         ["file_day", "day", "claim_year", "claim_seq", "version"],
         inplace=True,

@@ -13,7 +13,7 @@ policies (投保日期) and settled claims (结案日期) into [1 January, day] 
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 
 import numpy as np
@@ -97,6 +97,16 @@ def sales_weights(days: np.ndarray) -> np.ndarray:
     return MONTH_WEIGHT[days.astype("datetime64[M]").astype(np.int64) % 12]
 
 
+def month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def report_months(plan: "Plan", years: list[int] | None = None) -> list[date]:
+    """The months of `years` (default the plan's) that have ended by the range's last day."""
+    months = [date(y, m, 1) for y in years or plan.years for m in range(1, 13)]
+    return [m for m in months if month_end(m) <= plan.last_day]
+
+
 def season_share(day: date, kind: str) -> float:
     """The share of a year's policies ("sales") or settled claims ("claims", even through the
     year) that falls on or before `day`."""
@@ -123,6 +133,11 @@ class Plan:
     units_to: dict[int, np.ndarray] = field(default_factory=dict)
     claims_n_to: dict[int, np.ndarray] = field(default_factory=dict)
     claims_cents_to: dict[int, np.ndarray] = field(default_factory=dict)
+    until: date | None = None  # the range's last day, when not 31 December (build_plan)
+
+    @property
+    def last_day(self) -> date:
+        return self.until or date(self.years[-1], 12, 31)
 
     @property
     def counties(self) -> tuple[reference.County, ...]:
@@ -183,8 +198,26 @@ class _Areas:
         return m
 
 
-def build_plan(years: list[int], factor: dict[int, float], seed: int) -> Plan:
+def anchored_years(anchors: dict | None = None) -> set[int]:
+    """The years some published figure is anchored in (they are generated whole)."""
+    anchors = anchors or load_toml("anchors.toml")
+    return {a["year"] for kind in ("city_year", "county_year") for a in anchors[kind]} | {
+        a["date"].year for a in anchors["as_of"]
+    }
+
+
+def build_plan(
+    years: list[int], factor: dict[int, float], seed: int, until: date | None = None
+) -> Plan:
+    """The figures of every year, county and product. `until` (a day of the last year) ends the
+    range early: the last year then holds what is sold and settled by that day (its share of the
+    season), so that the newest data is yesterday's in a demo."""
     anchors = load_toml("anchors.toml")
+    if until is not None:
+        if until.year != years[-1]:
+            raise ValueError(f"the range ends in {years[-1]}, not on {until}")
+        if until.year in anchored_years(anchors) and until != date(until.year, 12, 31):
+            raise ValueError(f"{until.year} holds published figures: it cannot end on {until}")
     shape = load_toml("shape.toml")
     vol = shape["volumes"]
     cities = reference.cities()
@@ -453,7 +486,11 @@ def build_plan(years: list[int], factor: dict[int, float], seed: int) -> Plan:
         claims_n_to,
         claims_cents_to,
     )
-    return _scaled(plan, policyless)
+    share = {}
+    plan.until = until
+    if until is not None and until != date(until.year, 12, 31):
+        share[until.year] = (season_share(until, "sales"), season_share(until, "claims"))
+    return _scaled(plan, policyless, share)
 
 
 def _cells(product: str, counties: np.ndarray) -> np.ndarray:
@@ -595,15 +632,17 @@ def _check_premiums(as_of, y, days, premium_to: np.ndarray, areas: _Areas) -> No
                 )
 
 
-def _scaled(plan: Plan, policyless: list[int]) -> Plan:
-    """Apply each year's scale factor to the year and its figures to date, stretch by stretch;
+def _scaled(plan: Plan, policyless: list[int], share: dict[int, tuple[float, float]]) -> Plan:
+    """Apply each year's scale factor to the year and its figures to date, stretch by stretch,
+    and a cut year's share of sales and of claims (not to its targets: they are the year's);
     then give the policyless JSTS county its claim."""
     for yi, y in enumerate(plan.years):
         f = plan.factor[y]
-        if f != 1.0:
-            plan.units[yi] = np.round(plan.units[yi] * f)
-            plan.claims_n[yi] = np.round(plan.claims_n[yi] * f)
-            plan.claims_cents[yi] = np.round(plan.claims_cents[yi] * f)
+        sold, settled = share.get(y, (1.0, 1.0))
+        if f != 1.0 or y in share:
+            plan.units[yi] = np.round(plan.units[yi] * f * sold)
+            plan.claims_n[yi] = np.round(plan.claims_n[yi] * f * settled)
+            plan.claims_cents[yi] = np.round(plan.claims_cents[yi] * f * settled)
             for to in (plan.units_to, plan.claims_n_to, plan.claims_cents_to):
                 if y in to:
                     to[y] = np.round(to[y] * f).astype(np.int64)

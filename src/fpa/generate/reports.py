@@ -13,7 +13,8 @@ from openpyxl.utils import get_column_letter
 
 from fpa import reference
 from fpa.generate.delivery import CST, Deliveries, Fate, QuarantinedRow, arrival
-from fpa.generate.plan import LAST_TARGET_YEAR, Plan, rng_for
+from fpa.generate.plan import LAST_TARGET_YEAR, Plan, report_months, rng_for
+from fpa.generate.plan import month_end as last_of
 from fpa.generate.workbooks import Sheet, xls_bytes, xlsx_bytes
 from fpa.normalise import numbers
 from fpa.quarantine import DESCRIPTIONS, Reason
@@ -543,14 +544,21 @@ def write_reports(
     forms = _alias_forms()
     counted: list[Report] = []
     special = rng_for(plan.seed, "report_specials")
-    months = [(y, m) for y in years for m in range(1, 13)]
+    months = [(m.year, m.month) for m in report_months(plan, years)]
+    # a range cut short (a demo up to yesterday): what has not arrived by its last day is not
+    # in the inbox yet; a whole year's range keeps the arrivals after it (December's report)
+    arrived_by = plan.until or date.max
+
+    def arrived(rep: "Report") -> bool:
+        return rep.received.date() <= arrived_by
+
     corrupt_at = None if clean else months[int(special.integers(len(months)))]
     mismatch_at = None if clean else months[int(special.integers(len(months)))]
     corrupt_city = int(special.integers(14))
     mismatch_city = int(special.integers(14))
     for y, m in months:
         month = date(y, m, 1)
-        month_end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        month_end = last_of(month)
         for ci, city in enumerate(reference.cities()):
             r = rng_for(plan.seed, "report", y, m, ci)
             if (
@@ -574,6 +582,8 @@ def write_reports(
                 filled,
                 received=arrival(month_end + timedelta(days=lag), 10, 15),
             )
+            if not arrived(rep):
+                continue
             as_xls = not clean and r.random() < dev["xls_rate"]
             if (y, m) == corrupt_at and ci == corrupt_city:
                 # a broken save first; the city sends the report again a day later
@@ -594,6 +604,7 @@ def write_reports(
                 continue
             _write(d, rep, _layout(rep, r, clean, dev, forms), as_xls)
             final = rep
+            rev = None
             if not clean and r.random() < dev["report_revision_rate"]:
                 acts2 = [Activity(**{**a.__dict__}) for a in acts]
                 if acts2:
@@ -613,6 +624,7 @@ def write_reports(
                     filled + timedelta(days=int(r.integers(3, 10))),
                     received=rep.received + timedelta(days=int(r.integers(3, 10))),
                 )
+            if rev is not None and arrived(rev):
                 rev.status = "loaded"
                 rep.status, rep.reason_code = "superseded", Reason.SUPERSEDED
                 d.fates[-1].status, d.fates[-1].reason_code = "superseded", Reason.SUPERSEDED
@@ -633,8 +645,9 @@ def write_reports(
                     reason_code=Reason.TITLE_FILENAME_MISMATCH,
                     title_month=prev,
                 )
-                _write(d, wrong, _layout(wrong, r, clean, dev, forms), False, "(2)")
-        if progress and m == 12:
+                if arrived(wrong):
+                    _write(d, wrong, _layout(wrong, r, clean, dev, forms), False, "(2)")
+        if progress and (m == 12 or (y, m) == months[-1]):
             progress(f"reports: {y} written")
     return counted
 

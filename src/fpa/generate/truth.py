@@ -17,7 +17,7 @@ import pandas as pd
 from fpa import reference
 from fpa.generate.delivery import Deliveries, Fate
 from fpa.generate.insurer import CANCEL, CANCELLED, COUNTED, QUARANTINE_REASON, InsurerModel
-from fpa.generate.plan import PRODUCTS, Plan
+from fpa.generate.plan import PRODUCTS, Plan, month_end, report_months
 from fpa.generate.reports import Report
 from fpa.generate.text import fmt_cents
 from fpa.settings import report_due_at
@@ -202,14 +202,17 @@ _TO_DATE = ("policies", "units", "premium", "persons", "claims", "paid")
 
 def progress_days(plan: Plan, y: int) -> list[date]:
     """The days of year y the truth holds progress for: 1 January, the 15th and the last day of
-    every month (31 December among them), 29 February where there is one, the anchored days."""
+    every month (31 December among them), 29 February where there is one, the anchored days,
+    and the range's last day; none after it."""
     days = {date(y, 1, 1)} | set(plan.cut_days.get(y, []))
+    if plan.last_day.year == y:
+        days.add(plan.last_day)
     for month in range(1, 13):
         first = date(y, month, 1)
         days |= {first.replace(day=15), (first + timedelta(days=32)).replace(day=1) - timedelta(1)}
     if y % 4 == 0 and (y % 100 or y % 400 == 0):
         days.add(date(y, 2, 29))
-    return sorted(days)
+    return sorted(d for d in days if d <= plan.last_day)
 
 
 def _daily(plan: Plan, m: InsurerModel) -> dict[str, np.ndarray]:
@@ -528,25 +531,24 @@ def completeness(plan: Plan, d: Deliveries) -> pd.DataFrame:
     received (the warehouse says NULL only for a month not due yet)."""
     accepted = _accepted_reports(d)
     rows = []
-    for y in plan.years:
-        for m in range(1, 13):
-            month = date(y, m, 1)
-            end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-            for c in reference.cities():
-                got = [f.received_at for f in accepted.get((f"{y}-{m:02d}", c.code), [])]
-                rows.append(
-                    (
-                        month.isoformat(),
-                        c.code,
-                        c.name,
-                        bool(got),
-                        got[0].isoformat() if got else "",
-                        (got[0].date() - end).days if got else "",
-                        due_at(month).isoformat(),
-                        bool(got) and on_time(got[0], month),
-                        len(got) - 1 if got else 0,
-                    )
+    for month in report_months(plan):
+        y, m = month.year, month.month
+        end = month_end(month)
+        for c in reference.cities():
+            got = [f.received_at for f in accepted.get((f"{y}-{m:02d}", c.code), [])]
+            rows.append(
+                (
+                    month.isoformat(),
+                    c.code,
+                    c.name,
+                    bool(got),
+                    got[0].isoformat() if got else "",
+                    (got[0].date() - end).days if got else "",
+                    due_at(month).isoformat(),
+                    bool(got) and on_time(got[0], month),
+                    len(got) - 1 if got else 0,
                 )
+            )
     return pd.DataFrame(
         rows,
         columns=[
@@ -871,7 +873,7 @@ def write(
     summary = {
         **summary,
         # the reporting tables hold for a build after the last due date of the range
-        "reporting_complete_after": due_at(date(plan.years[-1], 12, 1)).isoformat(),
+        "reporting_complete_after": due_at(report_months(plan)[-1]).isoformat(),
         "tables": {k: len(v) for k, v in tables.items()},
         "files_by_status": files["status"].value_counts().sort_index().to_dict(),
         "rows_quarantined_by_reason": quarantine["reason_code"]

@@ -1,0 +1,115 @@
+"""A sample that ends on a day of its last year (`fpa generate --until`, the demo's yesterday):
+the newest year holds what is sold and settled by then, no delivery is dated after it, and one
+night publishes exactly the generator's truth, the progress ending on that day."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import pytest
+from support.truth import KEYS, SEED, read_truth, same, text
+
+from fpa.clock import CST
+from fpa.demo import demo_until
+from fpa.generate.inbox import generate
+from fpa.generate.plan import build_plan
+
+UNTIL = date(2024, 6, 20)
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory):
+    from fpa.night import load
+
+    inbox = tmp_path_factory.mktemp("cut") / "inbox"
+    summary = generate(inbox, [2023, 2024], "small", SEED, until=UNTIL)
+    warehouse = inbox.parent / "warehouse" / "fpa.duckdb"
+    night = load(inbox, warehouse)
+    assert night.published, night.summary()
+    return inbox, summary, warehouse
+
+
+def mismatches(con, inbox, table: str, keys: list[str], where: str = "") -> list:
+    truth = read_truth(inbox, table)
+    columns = list(truth[0])
+    rows = con.execute(f"SELECT {', '.join(columns)} FROM marts.{table} {where}").fetchall()
+    got = {tuple(text(r[columns.index(k)]) for k in keys): r for r in rows}
+    want = {tuple(t[k] for k in keys): t for t in truth}
+    assert len(got) == len(rows), "grain not unique"
+    assert set(got) == set(want)
+    return [
+        (key, c, got[key][i], want[key][c])
+        for key in want
+        for i, c in enumerate(columns)
+        if not same(c, got[key][i], want[key][c])
+    ]
+
+
+@pytest.mark.slow
+def test_a_range_cut_on_a_day_publishes_its_truth_and_ends_on_that_day(cut):
+    inbox, summary, warehouse = cut
+    assert summary["until"] == "2024-06-20"
+    # no regular delivery after the day (the semimonthly file of the 30th is one of the 20th);
+    # the files planted to be rejected are the next nights' (the 21st and 22nd)
+    insurer = {p.stem.split("_")[-1][:8] for p in (inbox / "insurer").glob("*.csv")}
+    assert max(insurer - {"20240621", "20240622"}) == "20240620"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in ("insurance_county_year", "insurance_city_year"):
+            assert mismatches(con, inbox, table, KEYS[table]) == []
+        # 2024 is the year to the 20th of June: about its season's share of a whole year
+        units = dict(
+            con.execute(
+                "SELECT year, sum(units) FROM marts.insurance_city_year "
+                "WHERE product_code = 'JSGA' GROUP BY year"
+            ).fetchall()
+        )
+        assert 0.6 < units[2024] / units[2023] < 0.95
+        days = [t["as_of_date"] for t in read_truth(inbox, "insurance_progress")]
+        assert max(days) == "2024-06-20"
+        assert (
+            mismatches(
+                con,
+                inbox,
+                "insurance_progress",
+                ["as_of_date", "product_code", "area_level", "city_code", "county_code"],
+                f"WHERE as_of_date IN ({', '.join(repr(d) for d in sorted(set(days)))})",
+            )[:20]
+            == []
+        )
+        # the progress ends on the day: 序时进度 and 上年同期 are those of the 20th of June
+        last = con.execute(
+            "SELECT as_of_date, time_share, units_to_date, units_same_day_last_year "
+            "FROM marts.insurance_progress WHERE area_level = 'province' "
+            "AND product_code = 'JSGA' ORDER BY as_of_date DESC LIMIT 1"
+        ).fetchone()
+        same_day_2023 = con.execute(
+            "SELECT units_to_date FROM marts.insurance_progress WHERE area_level = 'province' "
+            "AND product_code = 'JSGA' AND as_of_date = DATE '2023-06-20'"
+        ).fetchone()[0]
+        assert last[0] == UNTIL and last[1] == pytest.approx(172 / 366)
+        assert last[3] == same_day_2023
+        # reports: the months ended by the day, nothing received after it
+        months = {t["month"] for t in read_truth(inbox, "report_completeness")}
+        assert max(months) == "2024-05-01"
+        latest = con.execute(
+            "SELECT max(received_at) FROM marts.load_audit WHERE source = 'report'"
+        ).fetchone()[0]
+        assert latest.astimezone(CST).date() <= UNTIL
+        assert con.execute(
+            "SELECT count(*) FROM marts.report_completeness "
+            "WHERE month > DATE '2024-05-01' AND received"
+        ).fetchone() == (0,)
+
+
+def test_a_year_with_published_figures_is_generated_whole():
+    with pytest.raises(ValueError, match="2022 holds published figures"):
+        build_plan([2021, 2022], {2021: 0.01, 2022: 0.01}, SEED, until=date(2022, 6, 30))
+    with pytest.raises(ValueError, match="ends in 2025"):
+        build_plan([2024, 2025], {2024: 0.01, 2025: 0.01}, SEED, until=date(2024, 6, 30))
+
+
+def test_the_demo_ends_yesterday_in_guangxi():
+    # 00:30 in Guangxi on the 7th is still the 6th in UTC: yesterday is the 6th either way
+    assert demo_until(datetime(2026, 12, 6, 16, 30, tzinfo=UTC)) == date(2026, 12, 6)
+    assert demo_until(datetime(2026, 12, 6, 15, 30, tzinfo=UTC)) == date(2026, 12, 5)
+    assert demo_until(datetime(2026, 12, 7, 0, 30, tzinfo=CST)) == date(2026, 12, 6)
+    assert demo_until() == datetime.now(CST).date() - timedelta(days=1)
