@@ -399,104 +399,108 @@ def _id_parts(county_idx: np.ndarray, person: np.ndarray, bad: np.ndarray, lower
 def policy_rows(
     pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, end
 ) -> pd.DataFrame:
-    """Every delivered version of every policy, typed, with the file and line it goes into."""
+    """Every delivered version of every policy, typed, with the file and line it goes into.
+    Built column by column in one sort order: a frame copied per step held a demo's ten years
+    several times over (gigabytes)."""
     dev = shape["deviations"]
     counties = reference.counties()
     products = reference.products()
-    pol = pol.assign(pidx=pol.index.to_numpy())
-    first = pol.assign(
-        version=0,
-        day=pol["delivered"],
-        units_row=pol["units_first"],
-        status=0,
-        change_day=pol["written"],
-    )  # change_day unused for version 0
-    first["premium"] = first["units_first"] * first["price_cents"]
-    ch = pol[pol["change"] != NO_CHANGE]
-    c = ch["change"].to_numpy()
-    second = ch.assign(
-        version=1,
-        day=ch["change_date"],
-        units_row=ch["units"],
-        change_day=ch["change_date"],
-        status=np.select([c == CANCEL, c == EXPIRE], [1, 2], 0),
-        premium=np.select(
-            [c == CANCEL, c == TOP_UP],
-            [
-                -(ch["units"] * ch["price_cents"]),
-                ch["price_cents"] * (ch["units"] - ch["units_first"]),
-            ],
-            0,
-        ),
-    )
-    rows = pd.concat([first, second], ignore_index=True)
-    r = rng_for(seed, "policy_rows")
-    mix = rows["kind"].to_numpy() == MIXUP
-    up = r.random(len(rows)) < 0.5
-    prem = rows["premium"].to_numpy().copy()
-    prem[mix & up] = prem[mix & up] * 10_000
-    prem[mix & ~up] = np.maximum(np.round(prem[mix & ~up] / 10_000), 1)
-    rows["premium"] = prem
-    rows["file_day"] = _file_day(rows["day"].to_numpy(), mode, end)
-    rows.sort_values(
-        ["file_day", "product", "year", "seq", "version"],
-        inplace=True,
-        kind="stable",
-        ignore_index=True,
-    )
+    change = pol["change"].to_numpy()
+    ch = np.flatnonzero(change != NO_CHANGE)  # the policies with a second version
+    policy = np.concatenate([np.arange(len(pol)), ch]).astype(np.int32)
+    version = np.repeat(np.array([0, 1], dtype=np.int8), [len(pol), len(ch)])
 
-    county_idx = rows["county"].to_numpy()
-    product = rows["product"].to_numpy()
-    person = rows["person"].to_numpy()
-    lower = (not clean) & (r.random(len(rows)) < dev["lowercase_x_rate"])
-    id_body, id_check = _id_parts(county_idx, person, rows["kind"].to_numpy() == BAD_ID, lower, r)
+    def both(first, second) -> np.ndarray:
+        return np.concatenate([first, second])
+
+    def col(name: str) -> np.ndarray:
+        return pol[name].to_numpy()[policy]
+
+    units, units_first, price = (col(n) for n in ("units", "units_first", "price_cents"))
+    c = both(np.zeros(len(pol), dtype=np.int8), change[ch])
+    change_date = pol["change_date"].to_numpy()
+    day = both(pol["delivered"].to_numpy(), change_date[ch])
+    second = version == 1
+    units_row = np.where(second, units, units_first).astype(np.int32)
+    status = np.select([second & (c == CANCEL), second & (c == EXPIRE)], [1, 2], 0).astype(np.int8)
+    premium = np.select(
+        [~second, c == CANCEL, c == TOP_UP],
+        [units_first * price, -(units * price), price * (units - units_first)],
+        0,
+    ).astype(np.int64)
+    del units, units_first, price
+    kind = col("kind")
+    r = rng_for(seed, "policy_rows")
+    mix = kind == MIXUP
+    up = r.random(len(policy)) < 0.5
+    premium[mix & up] = premium[mix & up] * 10_000
+    premium[mix & ~up] = np.maximum(np.round(premium[mix & ~up] / 10_000), 1)
+    file_day = _file_day(day, mode, end)
+    year, seq, product = col("year"), col("seq"), col("product")
+    order = np.lexsort((version, seq, year, product, file_day))  # the last key sorts first
+    del mix, up
+
+    def sort(a: np.ndarray) -> np.ndarray:
+        return a[order]
+
+    file_day, year, seq, product, kind, day, policy = (
+        sort(a) for a in (file_day, year, seq, product, kind, day, policy)
+    )
+    county_idx = pol["county"].to_numpy()[policy].astype(np.int16)
+    person = pol["person"].to_numpy()[policy]
+    written = pol["written"].to_numpy()[policy]
+    change_day = np.where(
+        sort(second), sort(both(pol["written"].to_numpy(), change_date[ch])), np.datetime64("NaT")
+    )
+    lower = (not clean) & (r.random(len(policy)) < dev["lowercase_x_rate"])
+    id_body, id_check = _id_parts(county_idx, person, kind == BAD_ID, lower, r)
+    del lower
     cities = reference.cities()
-    city_idx = np.array([[x.code for x in cities].index(c.city_code) for c in counties])[county_idx]
+    city_of = np.array([[x.code for x in cities].index(c.city_code) for c in counties])
+    city_idx = city_of[county_idx]
     city = pd.Categorical.from_codes(
         city_idx
         + np.where(
-            (not clean) & (r.random(len(rows)) < dev["insurer_city_short_rate"]), len(cities), 0
+            (not clean) & (r.random(len(policy)) < dev["insurer_city_short_rate"]), len(cities), 0
         ),
         [x.name for x in cities] + [x.short for x in cities],
     )
-    written = rows["written"].to_numpy()
     phone_prefix, phone_rest = people.phone_parts(person)
+    # the line of each row in its file: its place among the rows of its day (the header is 1)
+    first_of_day = np.searchsorted(file_day, file_day, side="left")
+    line = (np.arange(len(file_day)) - first_of_day + 2).astype(np.int32)
+    del first_of_day
     return pd.DataFrame(
         {
-            "file_day": rows["file_day"].to_numpy(),
-            "line": rows.groupby("file_day").cumcount().to_numpy() + 2,  # the header is line 1
+            "file_day": file_day,
+            "line": line,
             "prefix": pd.Categorical.from_codes(product, [p.policy_prefix for p in products]),
-            "pyear": rows["year"].to_numpy(),
-            "seq": rows["seq"].to_numpy(),
+            "pyear": year.astype(np.int16),
+            "seq": seq.astype(np.int32),
             "product_code": pd.Categorical.from_codes(product, list(PRODUCTS)),
             "product_name": pd.Categorical.from_codes(product, [p.name for p in products]),
             "written": written,
             "start": written + ONE_DAY,
             "end": _plus_one_year(written),
-            "units": rows["units_row"].to_numpy(),
-            "premium": rows["premium"].to_numpy(),
+            "units": sort(units_row),
+            "premium": sort(premium),
             "name": people.name_codes(person),
             "id_body": id_body,
             "id_check": id_check,
             "phone_prefix": phone_prefix,
-            "phone_rest": phone_rest,
+            "phone_rest": phone_rest.astype(np.int32),
             "city": city,
-            "county": _region_forms(
-                county_idx, rows["day"].to_numpy(), dev["insurer_region_form_rate"], r, clean
-            ),
+            "county": _region_forms(county_idx, day, dev["insurer_region_form_rate"], r, clean),
             "branch": pd.Categorical.from_codes(
                 city_idx, [f"中国人寿{c.short}分公司" for c in cities]
             ),
-            "status": pd.Categorical.from_codes(
-                rows["status"].to_numpy(), ["有效", "退保", "满期"]
-            ),
-            "change_day": np.where(
-                rows["version"].to_numpy() == 0, np.datetime64("NaT"), rows["change_day"].to_numpy()
-            ),
-            "kind": rows["kind"].to_numpy(),
-            "policy": rows["pidx"].to_numpy(),
+            "status": pd.Categorical.from_codes(sort(status), ["有效", "退保", "满期"]),
+            "change_day": change_day,
+            "kind": kind.astype(np.int8),
+            "policy": policy,
             "county_idx": county_idx,
-        }
+        },
+        copy=False,  # one block per column: consolidating them would copy every column
     )
 
 
@@ -506,108 +510,90 @@ CLAIM_STATUS = ["已报案", "已结案", "拒赔"]
 def claim_rows(
     cl: pd.DataFrame, pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, start, end
 ) -> pd.DataFrame:
-    """Every delivered version of every claim, typed, with the file and line it goes into."""
+    """Every delivered version of every claim, typed, with the file and line it goes into;
+    column by column in one sort order, as policy_rows."""
     dev = shape["deviations"]
     r = rng_for(seed, "claim_rows")
-    has_pol = cl["policy"].to_numpy() >= 0
-    pidx = np.where(has_pol, cl["policy"].to_numpy(), 0)
-    # a policy that never arrives still has a number: from the year before the event
-    ph_year = cl["event"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1969
-    base = pd.DataFrame(
-        {
-            "claim_year": cl["report_year"].to_numpy(),
-            "claim_seq": cl["seq"].to_numpy(),
-            "product": cl["product"].to_numpy(),
-            "pyear": np.where(has_pol, pol["year"].to_numpy()[pidx], ph_year),
-            "pseq": np.where(has_pol, pol["seq"].to_numpy()[pidx], 8_000_000 + np.arange(len(cl))),
-            "person": np.where(
-                has_pol, pol["person"].to_numpy()[pidx], cl["phantom_person"].to_numpy()
-            ),
-            "event": cl["event"].to_numpy(),
-            "report": cl["report"].to_numpy(),
-            "settle": cl["settle"].to_numpy(),
-            "cause": cl["cause"].to_numpy(),
-            "claim": cl.index.to_numpy(),
-            "kind": cl["kind"].to_numpy(),
-            "county_idx": cl["county"].to_numpy(),
-        }
-    )
     kind = cl["kind"].to_numpy()
     amount = cl["amount"].to_numpy()
     resettled = cl["resettled"].to_numpy()
+    report, settle = cl["report"].to_numpy(), cl["settle"].to_numpy()
     planted = (kind == "bad_id") | (kind == "above_ceiling")
     # version 1: reported (all but the planted rows, which arrive settled in one row)
-    v1 = ~planted & (cl["report"].to_numpy() >= start)
-    closed = kind != "open"
+    v1 = np.flatnonzero(~planted & (report >= start))
+    # version 2: settled or refused
+    closed = np.flatnonzero(kind != "open")
+    # version 3: the corrected amount, a week later
+    again = np.flatnonzero(resettled)
     first_amount = np.where(resettled, np.round(amount * 0.8).astype(np.int64), amount)
     first_amount = np.where(kind == "refused", 0, first_amount)
-    rows = pd.concat(
+    claim = np.concatenate([v1, closed, again])
+    version = np.repeat(np.array([0, 1, 2], dtype=np.int8), [len(v1), len(closed), len(again)])
+    status = np.concatenate(
         [
-            base[v1].assign(
-                version=0, status=0, amount=0, settled=False, day=cl["report"].to_numpy()[v1]
-            ),
-            # version 2: settled or refused
-            base[closed].assign(
-                version=1,
-                status=np.where(kind[closed] == "refused", 2, 1),
-                amount=first_amount[closed],
-                settled=True,
-                day=cl["settle"].to_numpy()[closed],
-            ),
-            # version 3: the corrected amount, a week later
-            base[resettled].assign(
-                version=2,
-                status=1,
-                amount=amount[resettled],
-                settled=True,
-                day=cl["settle"].to_numpy()[resettled] + 7 * ONE_DAY,
-            ),
-        ],
-        ignore_index=True,
+            np.zeros(len(v1), dtype=np.int8),
+            np.where(kind[closed] == "refused", 2, 1).astype(np.int8),
+            np.ones(len(again), dtype=np.int8),
+        ]
     )
-    rows = rows[rows["day"].to_numpy() <= end]
-    rows = rows.assign(file_day=_file_day(rows["day"].to_numpy(), mode, end))
-    rows.sort_values(
-        ["file_day", "day", "claim_year", "claim_seq", "version"],
-        inplace=True,
-        kind="stable",
-        ignore_index=True,
+    amounts = np.concatenate(
+        [np.zeros(len(v1), dtype=np.int64), first_amount[closed], amount[again]]
     )
-    county_idx = rows["county_idx"].to_numpy()
-    lower = (not clean) & (r.random(len(rows)) < dev["lowercase_x_rate"])
-    id_body, id_check = _id_parts(
-        county_idx, rows["person"].to_numpy(), rows["kind"].to_numpy() == "bad_id", lower, r
+    day = np.concatenate([report[v1], settle[closed], settle[again] + 7 * ONE_DAY])
+    del first_amount
+    keep = np.flatnonzero(day <= end)
+    claim, version, status, amounts, day = (a[keep] for a in (claim, version, status, amounts, day))
+    file_day = _file_day(day, mode, end)
+    claim_year, claim_seq = cl["report_year"].to_numpy()[claim], cl["seq"].to_numpy()[claim]
+    order = np.lexsort((version, claim_seq, claim_year, day, file_day))  # the last sorts first
+    claim, version, status, amounts, day, file_day, claim_year, claim_seq = (
+        a[order] for a in (claim, version, status, amounts, day, file_day, claim_year, claim_seq)
     )
-    product = rows["product"].to_numpy()
+    del order
+    pidx = cl["policy"].to_numpy()[claim]
+    has_pol = pidx >= 0
+    pidx = np.where(has_pol, pidx, 0)
+    event = cl["event"].to_numpy()[claim]
+    # a policy that never arrives still has a number: from the year before the event
+    ph_year = event.astype("datetime64[Y]").astype(np.int64) + 1969
+    person = np.where(
+        has_pol, pol["person"].to_numpy()[pidx], cl["phantom_person"].to_numpy()[claim]
+    )
+    county_idx = cl["county"].to_numpy()[claim].astype(np.int16)
+    row_kind = kind[claim]
+    lower = (not clean) & (r.random(len(claim)) < dev["lowercase_x_rate"])
+    id_body, id_check = _id_parts(county_idx, person, row_kind == "bad_id", lower, r)
+    del lower, person
+    product = cl["product"].to_numpy()[claim]
+    first_of_day = np.searchsorted(file_day, file_day, side="left")
     return pd.DataFrame(
         {
-            "file_day": rows["file_day"].to_numpy(),
-            "line": rows.groupby("file_day").cumcount().to_numpy() + 2,
-            "claim_year": rows["claim_year"].to_numpy(),
-            "claim_seq": rows["claim_seq"].to_numpy(),
+            "file_day": file_day,
+            "line": (np.arange(len(file_day)) - first_of_day + 2).astype(np.int32),
+            "claim_year": claim_year.astype(np.int16),
+            "claim_seq": claim_seq.astype(np.int32),
             "prefix": pd.Categorical.from_codes(
                 product, [p.policy_prefix for p in reference.products()]
             ),
-            "pyear": rows["pyear"].to_numpy(),
-            "seq": rows["pseq"].to_numpy(),
+            "pyear": np.where(has_pol, pol["year"].to_numpy()[pidx], ph_year).astype(np.int16),
+            "seq": np.where(has_pol, pol["seq"].to_numpy()[pidx], 8_000_000 + claim).astype(
+                np.int32
+            ),
             "product_code": pd.Categorical.from_codes(product, list(PRODUCTS)),
             "id_body": id_body,
             "id_check": id_check,
-            "event": rows["event"].to_numpy(),
-            "report": rows["report"].to_numpy(),
-            "settle": np.where(
-                rows["settled"].to_numpy(), rows["settle"].to_numpy(), np.datetime64("NaT")
-            ),
-            "cause": pd.Categorical(rows["cause"].to_numpy(), categories=list(CAUSES)),
-            "amount": rows["amount"].to_numpy(),
-            "status": pd.Categorical.from_codes(rows["status"].to_numpy(), CLAIM_STATUS),
-            "county": _region_forms(
-                county_idx, rows["day"].to_numpy(), dev["insurer_region_form_rate"], r, clean
-            ),
-            "kind": rows["kind"].to_numpy(),
-            "claim": rows["claim"].to_numpy(),
+            "event": event,
+            "report": report[claim],
+            "settle": np.where(version > 0, settle[claim], np.datetime64("NaT")),
+            "cause": pd.Categorical(cl["cause"].to_numpy()[claim], categories=list(CAUSES)),
+            "amount": amounts,
+            "status": pd.Categorical.from_codes(status, CLAIM_STATUS),
+            "county": _region_forms(county_idx, day, dev["insurer_region_form_rate"], r, clean),
+            "kind": row_kind,
+            "claim": claim,
             "county_idx": county_idx,
-        }
+        },
+        copy=False,  # one block per column: consolidating them would copy every column
     )
 
 

@@ -37,25 +37,46 @@ def insurance(
     plan: Plan, m: InsurerModel, pops: dict[int, np.ndarray]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     pol, rows, cl = m.policies, m.policy_rows, m.claims
-    counted = pol[(pol["kind"] == COUNTED) & (pol["change"] != CANCEL)]
-    grid = pd.MultiIndex.from_product(
-        [plan.years, range(len(PRODUCTS)), range(len(plan.counties))], names=INSURANCE_KEYS
-    )
-    g = counted.groupby(INSURANCE_KEYS)
-    out = pd.DataFrame(index=grid)
-    out["policies"] = g.size()
-    out["units"] = g["units"].sum()
-    out["insured_persons"] = g["person"].nunique()
+    # sums by cell (year, product, county) with bincount: pandas' grouped nunique over a demo's
+    # ten years of policies took more memory than the policies themselves
+    npr, nk = len(PRODUCTS), len(plan.counties)
+    n_cells = len(plan.years) * npr * nk
+
+    def cells(frame: pd.DataFrame) -> np.ndarray:
+        y = frame["year"].to_numpy().astype(np.int64) - plan.years[0]
+        return (y * npr + frame["product"].to_numpy()) * nk + frame["county"].to_numpy()
+
+    def total(cell: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        out = np.bincount(cell, weights=weights, minlength=n_cells)  # float64: exact below 2^53
+        return np.rint(out).astype(np.int64)
+
+    pol_cell = cells(pol)
+    counted = ((pol["kind"] == COUNTED) & (pol["change"] != CANCEL)).to_numpy()
+    person = pol["person"].to_numpy().astype(np.int64)[counted]
+    cell = pol_cell[counted]
+    # a person is an ID: county and person key (< 2^25), the county is part of the cell
+    persons = total(np.unique(cell << 25 | person) >> 25)
     # premium: every row of the policies written in the year, cancelled ones included
-    ok_rows = rows[rows["kind"].isin([COUNTED, CANCELLED])]
-    owner = pol.loc[ok_rows["policy"], INSURANCE_KEYS].reset_index(drop=True)
-    owner["premium"] = ok_rows["premium"].to_numpy()
-    out["premium_cents"] = owner.groupby(INSURANCE_KEYS)["premium"].sum()
-    settled = cl[cl["kind"] == "settled"]
-    gc = settled.groupby(INSURANCE_KEYS)
-    out["claims_settled"] = gc.size()
-    out["claims_paid_cents"] = gc["amount"].sum()
-    out = out.fillna(0).astype(np.int64).reset_index()
+    ok = rows["kind"].isin([COUNTED, CANCELLED]).to_numpy()
+    settled = (cl["kind"] == "settled").to_numpy()
+    claim_cell = cells(cl)[settled]
+    grid = pd.MultiIndex.from_product([plan.years, range(npr), range(nk)], names=INSURANCE_KEYS)
+    out = pd.DataFrame(
+        {
+            "policies": total(cell),
+            "units": total(cell, pol["units"].to_numpy()[counted].astype(float)),
+            "insured_persons": persons,
+            "premium_cents": total(
+                pol_cell[rows["policy"].to_numpy()[ok]],
+                rows["premium"].to_numpy()[ok].astype(float),
+            ),
+            "claims_settled": total(claim_cell),
+            "claims_paid_cents": total(claim_cell, cl["amount"].to_numpy()[settled].astype(float)),
+        },
+        index=grid,
+    ).reset_index()
+    for key in INSURANCE_KEYS:
+        out[key] = out[key].astype(np.int64)
     _check_against_plan(plan, out)
 
     counties = reference.counties()
@@ -65,13 +86,19 @@ def insurance(
     out["city_code"] = [counties[k].city_code for k in out["county"]]
     out["city_name"] = [counties[k].city_name for k in out["county"]]
 
-    # persons are counted by ID, which is (county, person key)
-    city_of = np.array([c.city_code for c in counties])
-    pc = counted.assign(
-        city=city_of[counted["county"].to_numpy()],
-        id_key=counted["county"].to_numpy() * 10**9 + counted["person"].to_numpy(),
-    )
-    city_persons = pc.groupby(["year", "product", "city"])["id_key"].nunique()
+    # persons are counted by ID, which is (county, person key): distinct per year, product, city
+    cities = reference.cities()
+    city_index = {c.code: i for i, c in enumerate(cities)}
+    city_of = np.array([city_index[c.city_code] for c in counties], dtype=np.int64)
+    county = pol["county"].to_numpy().astype(np.int64)[counted]
+    year_product = cell // nk
+    key = (year_product * len(cities) + city_of[county]) << 32 | county << 25 | person
+    by_city = np.unique(np.unique(key) >> 32, return_counts=True)
+    city_persons = {
+        (plan.years[int(c) // len(cities) // npr], int(c) // len(cities) % npr,
+         cities[int(c) % len(cities)].code): int(n)
+        for c, n in zip(*by_city, strict=True)
+    }  # fmt: skip
     city = out.groupby(
         ["year", "product", "product_code", "city_code", "city_name"], as_index=False
     )[["policies", "units", "premium_cents", "claims_settled", "claims_paid_cents"]].sum()
@@ -247,7 +274,7 @@ def _daily(plan: Plan, m: InsurerModel) -> dict[str, np.ndarray]:
     # premium: every row of the policies written in the year, cancelled ones included
     rows = m.policy_rows
     ok = rows["kind"].isin([COUNTED, CANCELLED]).to_numpy()
-    settled = cl[cl["kind"] == "settled"]
+    settled = cl.loc[cl["kind"] == "settled", ["year", "product", "county", "settle", "amount"]]
     claim_at = at(settled, "settle")
     return {
         "policies": cumulative(written[counted]),
