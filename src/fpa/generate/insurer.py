@@ -41,17 +41,35 @@ class InsurerModel:
     claim_rows: pd.DataFrame  # one row per delivered version
 
 
+# the model's small integers in the narrowest type that holds them (person keys < 2^25,
+# sequence numbers < 10^7): a demo's ten years are millions of rows, kept to the end
+NARROW = {
+    "year": np.int16,
+    "product": np.int8,
+    "county": np.int16,
+    "kind": np.int8,
+    "units": np.int32,
+    "price_cents": np.int32,
+    "person": np.int32,
+    "policy": np.int32,
+    "phantom_person": np.int32,
+}
+
+
 def _frame(parts: list[tuple[dict, int]]) -> pd.DataFrame:
     """One frame from many groups' columns (a scalar stands for a whole group's column);
     building a DataFrame per group costs more than the group itself."""
-    return pd.DataFrame(
-        {
-            key: np.concatenate(
-                [np.full(n, p[key]) if np.isscalar(p[key]) else p[key] for p, n in parts]
-            )
-            for key in parts[0][0]
-        }
-    )
+
+    def column(key: str):
+        a = np.concatenate(
+            [np.full(n, p[key]) if np.isscalar(p[key]) else p[key] for p, n in parts]
+        )
+        if a.dtype.kind == "U":  # a few words, millions of times: a category each
+            return pd.Categorical(a)
+        return a.astype(NARROW[key], copy=False) if key in NARROW and a.dtype.kind == "i" else a
+
+    # a block per column, each freed on its own when dropped
+    return pd.DataFrame({key: column(key) for key in parts[0][0]}, copy=False)
 
 
 def _days(first: np.datetime64, last: np.datetime64, start, end) -> tuple[np.ndarray, np.ndarray]:
@@ -181,16 +199,15 @@ def realise_policies(plan: Plan, shape: dict, start, end, clean: bool) -> pd.Dat
     pol["units_first"] = np.where(change == TOP_UP, units - 1, units)
     pol.drop(columns=["r", "r2"], inplace=True)
 
-    # numbers: in order of writing within a product and year, planted rows far above
-    pol.sort_values(
-        ["product", "year", "written", "county", "person"],
-        inplace=True,
-        kind="stable",
-        ignore_index=True,
-    )
+    # numbers: in order of writing within a product and year, planted rows far above; sorted
+    # column by column (sort_values copies the whole frame at once)
+    keys = ("person", "county", "written", "year", "product")  # the last sorts first
+    order = np.lexsort(tuple(pol[c].to_numpy() for c in keys))
+    pol = pd.DataFrame({c: pol.pop(c).to_numpy()[order] for c in list(pol.columns)}, copy=False)
+    del order
     seq = pol.groupby(["product", "year"]).cumcount().to_numpy() + 1
     planted = pol["kind"].to_numpy() >= BAD_ID
-    pol["seq"] = np.where(planted, 9_000_000 + seq, seq)
+    pol["seq"] = np.where(planted, 9_000_000 + seq, seq).astype(np.int32)
     return pol
 
 
@@ -206,11 +223,19 @@ def realise_claims(
     plan: Plan, pol: pd.DataFrame, shape: dict, start, end, clean: bool
 ) -> pd.DataFrame:
     vol, chg, dev = shape["volumes"], shape["changes"], shape["deviations"]
-    counted = pol[pol["kind"] == COUNTED]
+    # each (product, county)'s counted policies by 投保日期: (days, row numbers), from the
+    # columns alone (a filtered, sorted copy of the policies cost a gigabyte at demo size)
+    sel = np.flatnonzero(pol["kind"].to_numpy() == COUNTED)
+    w, pr, co = (pol[c].to_numpy()[sel] for c in ("written", "product", "county"))
+    order = np.lexsort((w, co, pr))  # stable: equal days keep the policies' order
+    sel, w, pr, co = sel[order], w[order], pr[order], co[order]
+    cut = np.flatnonzero((pr[1:] != pr[:-1]) | (co[1:] != co[:-1])) + 1
     pools = {
-        key: (g["written"].to_numpy(), g.index.to_numpy())
-        for key, g in counted.sort_values("written", kind="stable").groupby(["product", "county"])
+        (int(pr[a]), int(co[a])): (w[a:b], sel[a:b])
+        for a, b in zip([0, *cut.tolist()], [*cut.tolist(), len(sel)], strict=True)
+        if b > a
     }
+    del order, pr, co
     ceilings = [int(p.claim_ceiling_yuan * 100) for p in reference.products()]
     parts = []
     phantom_seq = 0
@@ -304,11 +329,13 @@ def realise_claims(
     cl["resettled"] = cl["resettled"].to_numpy() & (resettle_day <= end)
 
     # numbers: LP + year reported + 45 + sequence in order of reporting
-    cl["report_year"] = cl["report"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1970
+    cl["report_year"] = (
+        cl["report"].to_numpy().astype("datetime64[Y]").astype(np.int64) + 1970
+    ).astype(np.int16)
     cl.sort_values(
         ["report", "product", "county", "settle"], inplace=True, kind="stable", ignore_index=True
     )
-    cl["seq"] = cl.groupby("report_year").cumcount().to_numpy() + 1
+    cl["seq"] = (cl.groupby("report_year").cumcount().to_numpy() + 1).astype(np.int32)
     return cl
 
 
@@ -480,8 +507,6 @@ def policy_rows(
             "product_code": pd.Categorical.from_codes(product, list(PRODUCTS)),
             "product_name": pd.Categorical.from_codes(product, [p.name for p in products]),
             "written": written,
-            "start": written + ONE_DAY,
-            "end": _plus_one_year(written),
             "units": sort(units_row),
             "premium": sort(premium),
             "name": people.name_codes(person),

@@ -21,8 +21,10 @@ FIELDS = {
         "product_code::VARCHAR",
         "product_name::VARCHAR",
         _DATE.format("written"),
-        _DATE.format("start"),
-        _DATE.format('"end"'),
+        # 保险起期, 保险止期: the day after 投保日期 and a year after it (DuckDB, as the model's
+        # _plus_one_year: 28 February for 29 February)
+        _DATE.format("(written::DATE + 1)"),
+        _DATE.format("(written::DATE + INTERVAL 1 YEAR)"),
         "units::VARCHAR",
         _MONEY.format("premium"),
         "name::VARCHAR",
