@@ -5,13 +5,15 @@ night publishes exactly the generator's truth, the progress ending on that day."
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import numpy as np
 import pytest
 from support.truth import KEYS, SEED, read_truth, same, text
 
+from fpa import reference
 from fpa.clock import CST
 from fpa.demo import demo_until
-from fpa.generate.inbox import generate
-from fpa.generate.plan import build_plan
+from fpa.generate.inbox import generate, scale_factors
+from fpa.generate.plan import build_plan, season_share
 
 UNTIL = date(2024, 6, 20)
 
@@ -113,3 +115,24 @@ def test_the_demo_ends_yesterday_in_guangxi():
     assert demo_until(datetime(2026, 12, 6, 15, 30, tzinfo=UTC)) == date(2026, 12, 5)
     assert demo_until(datetime(2026, 12, 7, 0, 30, tzinfo=CST)) == date(2026, 12, 6)
     assert demo_until() == datetime.now(CST).date() - timedelta(days=1)
+
+
+def test_the_demos_years_are_one_smooth_trend_to_yesterday():
+    """fpa demo's plan: every year 2017 to yesterday at the province's figures, no step between
+    scales (the old demo went ×100 and back); the year to yesterday is its season's share."""
+    until = demo_until()
+    years = list(range(2017, until.year + 1))
+    plan = build_plan(years, scale_factors("demo", years), SEED, until=until)
+    whole = build_plan(years, {y: 1.0 for y in years}, SEED)
+    jsga = plan.units[:, 0].sum(axis=1)
+    # the province: 240–400 万份 every whole year, each within −10 % and +25 % of the year before
+    assert all(2_400_000 < u < 4_000_000 for u in jsga[:-1])
+    change = jsga[1:-1] / jsga[:-2] - 1
+    assert change.min() > -0.10 and change.max() < 0.25, change
+    # every city within half of its year before (the gate warns at +100 %)
+    cities = reference.cities()
+    city_of = np.array([[c.code for c in cities].index(k.city_code) for k in reference.counties()])
+    by_city = np.stack([np.bincount(city_of, weights=u, minlength=14) for u in plan.units[:-1, 0]])
+    assert np.abs(by_city[1:] / by_city[:-1] - 1).max() < 0.5
+    share = season_share(until, "sales")
+    assert abs(jsga[-1] - whole.units[-1, 0].sum() * share) < 0.001 * jsga[-1]

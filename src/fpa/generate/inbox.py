@@ -33,6 +33,13 @@ def parse_years(text: str) -> list[int]:
     return sorted(years)
 
 
+def scale_factors(scale: str, years: list[int]) -> dict[int, float]:
+    """Each year's size relative to the province (shape.toml's [scale.*])."""
+    sc = load_toml("shape.toml")["scale"][scale]
+    full = set(sc.get("province_years", []))
+    return {y: 1.0 if y in full else sc["factor"] for y in years}
+
+
 def generate(
     out: Path,
     years: list[int],
@@ -67,9 +74,7 @@ def generate(
         if progress:
             progress(f"[{time.monotonic() - t0:6.1f}s] {msg}")
 
-    full = set(sc.get("province_years", []))
-    factor = {y: 1.0 if y in full else sc["factor"] for y in years}
-    plan = build_plan(years, factor, seed, until)
+    plan = build_plan(years, scale_factors(scale, years), seed, until)
     start = np.datetime64(f"{years[0]}-01-01")
     end = np.datetime64(until or f"{years[-1]}-12-31")
     say(f"plan: {int(plan.units.sum()):,} units, {int(plan.claims_n.sum()):,} settled claims")
