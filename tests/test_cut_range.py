@@ -51,9 +51,9 @@ def test_a_range_cut_on_a_day_publishes_its_truth_and_ends_on_that_day(cut):
     inbox, summary, warehouse = cut
     assert summary["until"] == "2024-06-20"
     # no regular delivery after the day (the semimonthly file of the 30th is one of the 20th);
-    # the files planted to be rejected are the next nights' (the 21st and 22nd)
+    # the files planted to be rejected are the next day's early deliveries (the 21st)
     insurer = {p.stem.split("_")[-1][:8] for p in (inbox / "insurer").glob("*.csv")}
-    assert max(insurer - {"20240621", "20240622"}) == "20240620"
+    assert max(insurer - {"20240621"}) == "20240620" and "20240622" not in insurer
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in ("insurance_county_year", "insurance_city_year"):
             assert mismatches(con, inbox, table, KEYS[table]) == []
@@ -89,6 +89,17 @@ def test_a_range_cut_on_a_day_publishes_its_truth_and_ends_on_that_day(cut):
         ).fetchone()[0]
         assert last[0] == UNTIL and last[1] == pytest.approx(172 / 366)
         assert last[3] == same_day_2023
+        # every file as the truth says: the early deliveries of the 21st rejected or waiting
+        audit = con.execute(
+            "SELECT file_name, status, received_at FROM marts.load_audit"
+        ).fetchall()
+        want = {
+            t["file_name"]: (t["status"], datetime.fromisoformat(t["received_at"]))
+            for t in read_truth(inbox, "files")
+            if t["in_load_audit"] == "True"
+        }
+        assert {f: (s, at) for f, s, at in audit} == want
+        assert want["insurer/JS_POLICY_20240621(1).csv"][0] == "rejected"
         # reports: the months ended by the day, nothing received after it
         months = {t["month"] for t in read_truth(inbox, "report_completeness")}
         assert max(months) == "2024-05-01"

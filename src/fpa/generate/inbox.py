@@ -89,7 +89,7 @@ def generate(
     d = Deliveries(out)
     insurer.write_files(d, prow, crow, shape, clean, seed, end.astype(date), say)
     if not clean:
-        insurer.write_unfinished(d, prow, crow, end.astype(date), seed)
+        insurer.write_unfinished(d, prow, crow, end.astype(date), seed, cut=until is not None)
     say("insurer files written")
     report_years = years if sc["report_years"] == "all" else years[-1:]
     counted = reports.write_reports(

@@ -6,7 +6,7 @@ frames are the generator's model of what it wrote, from which the truth is compu
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -733,14 +733,19 @@ def _render_by_month(stream: str, rows: pd.DataFrame):
 
 
 def write_unfinished(
-    d: Deliveries, prow: pd.DataFrame, crow: pd.DataFrame, end: date, seed: int
+    d: Deliveries, prow: pd.DataFrame, crow: pd.DataFrame, end: date, seed: int, cut: bool = False
 ) -> None:
     """Tonight's deliveries that must not be loaded: a truncated file, a trailer that does not
     match its rows, and a file still being transferred (no .ok). Their rows touch the range
     (cancellations of its policies, corrections of its claims), so loading any of them would
-    change the published figures — the truth counts none of them."""
+    change the published figures — the truth counts none of them. A range cut on yesterday
+    (`cut`, the demo) has them as today's early deliveries, the second one a resend: a file
+    dated tomorrow would read wrong on the day the demo is made."""
     r = rng_for(seed, "unfinished")
-    day1, day2 = end + timedelta(days=1), end + timedelta(days=2)
+    day1 = end + timedelta(days=1)
+    day2 = day1 if cut else end + timedelta(days=2)
+    second = f"insurer/JS_POLICY_{day2:%Y%m%d}" + ("(1)" if cut else "")
+    early = arrival(day1) if cut else None  # else each the night after its day
     last_year = prow[
         prow["change_day"].isna()
         & (prow["kind"] == COUNTED)
@@ -772,13 +777,14 @@ def write_unfinished(
         "rejected",
         Reason.TRAILER_MISSING,
         ok=True,
+        received=early,
     )  # the sender wrote .ok anyway
 
     text, n, total = cancellations(day2, 30)
     data = _file_bytes(text, POLICY_HEADER, n + 1, total, "gb18030")  # one row lost
     _planted_file(
         d,
-        f"insurer/JS_POLICY_{day2:%Y%m%d}",
+        second,
         data,
         day2,
         "insurer_policy",
@@ -786,6 +792,7 @@ def write_unfinished(
         "rejected",
         Reason.TRAILER_MISMATCH,
         ok=True,
+        received=early and early + timedelta(hours=1),
     )
 
     settled = crow[
@@ -805,6 +812,7 @@ def write_unfinished(
         "waiting",
         Reason.NO_OK_MARKER,
         ok=False,
+        received=early,
     )  # still being transferred
 
 
@@ -818,8 +826,9 @@ def _planted_file(
     status: str,
     reason: Reason,
     ok: bool,
+    received: datetime | None = None,
 ) -> None:
-    received = arrival(day + timedelta(days=1))
+    received = received or arrival(day + timedelta(days=1))
     sha = d.write(name + ".csv", data, received)
     if ok:
         d.write(name + ".ok", b"", received)
