@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -700,9 +701,12 @@ def test_clean_inbox_has_no_deviation(clean_inbox):
 
 
 @pytest.mark.slow
-def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path):
+@pytest.mark.parametrize("until", [None, date(2024, 6, 20)])
+def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path, until):
+    """The same seed (and the same last day, the demo's yesterday), the same bytes."""
+
     def snapshot(out: Path) -> dict:
-        generate(out, [2023, 2024], "small", SEED)
+        generate(out, [2023, 2024], "small", SEED, until=until)
         root = out.parent
         # bytes of everything; arrival times (mtimes) of the deliveries
         return {
@@ -715,7 +719,7 @@ def test_one_seed_gives_the_same_bytes_another_seed_does_not(tmp_path):
     b = snapshot(tmp_path / "b" / "inbox")
     assert a.keys() == b.keys() and len(a) > 100
     assert [k for k in a if a[k] != b[k]] == []
-    generate(tmp_path / "c" / "inbox", [2023, 2024], "small", SEED + 1)
+    generate(tmp_path / "c" / "inbox", [2023, 2024], "small", SEED + 1, until=until)
     other = tmp_path / "c" / "inbox" / "insurer" / "JS_POLICY_20240131.csv"
     assert other.read_bytes() != a["inbox/insurer/JS_POLICY_20240131.csv"][0]
 
