@@ -260,7 +260,7 @@ def test_the_dbt_unit_tests_pass(small_night):
         for y in (DBT_DIR / "models").rglob("*.yml")
         for t in (yaml.safe_load(y.read_text(encoding="utf-8")) or {}).get("unit_tests", [])
     ]
-    assert len(unit) == len(written) == 7 and set(unit.values()) == {"pass"}
+    assert len(unit) == len(written) == 8 and set(unit.values()) == {"pass"}
 
 
 def _dbt(command: list[str], warehouse) -> subprocess.CompletedProcess:

@@ -13,7 +13,10 @@ select
     coalesce(co.county_name, '市本级') as county_name,
     -- 本年与上年 of 项目概览: the newest year the warehouse holds and the one before
     year(a.month) >= n.newest_year - 1 as this_or_last_year,
-    year(a.month) = n.newest_year as is_newest_year
+    year(a.month) = n.newest_year as is_newest_year,
+    -- the month's reports are due by this build (the 10th of the next month): the monthly
+    -- charts leave out a month still open to reports, whose half-reported figures read as a fall
+    {{ report_due_at('a.month') }} < {{ report_now() }} as is_due
 from {{ ref('activities_monthly') }} as a
 cross join newest as n
 inner join {{ ref('regions_cities') }} as ci on a.city_code = ci.city_code

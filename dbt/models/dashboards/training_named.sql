@@ -9,7 +9,10 @@ select
     cast(year(t.month) as integer) as year,
     ci.city_name,
     coalesce(co.county_name, '市本级') as county_name,
-    year(t.month) = n.newest_year as is_newest_year
+    year(t.month) = n.newest_year as is_newest_year,
+    -- the month's reports are due by this build (the 10th of the next month): the monthly
+    -- charts leave out a month still open to reports, whose half-reported figures read as a fall
+    {{ report_due_at('t.month') }} < {{ report_now() }} as is_due
 from {{ ref('training_monthly') }} as t
 cross join newest as n
 inner join {{ ref('regions_cities') }} as ci on t.city_code = ci.city_code

@@ -353,8 +353,8 @@ INSURANCE = Dashboard(
                  width=6, order_by="units_wan"),
             # the chosen product's years: the three products differ tenfold and more, and on
             # one axis the two smaller were flat lines at 0
-            _ins("ins_trend", "历年承保份数（万份）", "line", ["units_wan"], x="year",
-                 where=ONE_AREA, width=6),
+            _ins("ins_trend", "历年承保份数（万份；最新一年截至最新数据日）", "line",
+                 ["units_wan"], x="year", where=ONE_AREA, width=6),
         ],
         [
             _ins("ins_counties", "县区明细", "table",
@@ -377,6 +377,10 @@ INSURANCE = Dashboard(
 _act = _charts_on("activities_named")
 
 
+# a monthly trend shows the months whose reports are due (the 10th of the next month): the month
+# still open to reports is half reported and would read as a fall
+DUE = "is_due"
+
 ACTIVITIES = Dashboard(
     "activities",
     "活动开展",
@@ -393,10 +397,10 @@ ACTIVITIES = Dashboard(
         # 场次 and 人数 differ a hundredfold: each has its own chart (on one axis the smaller
         # was a flat line)
         [
-            _act("act_by_month", "每月活动场次（场）", "bar", ["activities"], x="month",
-                 width=6),
-            _act("act_participants_by_month", "每月参与人数（人）", "bar", ["participants"],
-                 x="month", width=6),
+            _act("act_by_month", "每月活动场次（场；已到报送期限的月份）", "bar",
+                 ["activities"], x="month", width=6, where=DUE),
+            _act("act_participants_by_month", "每月参与人数（人；已到报送期限的月份）", "bar",
+                 ["participants"], x="month", width=6, where=DUE),
         ],
         [
             _act("act_by_type", "按活动类型（活动场次）", "bar", ["activities"],
@@ -447,8 +451,8 @@ TRAINING = Dashboard(
                  groupby=("mode",), width=6),
         ],
         [
-            _trn("trn_by_month", "每月培训人次与人天", "line", ["trainees", "trainee_days"],
-                 x="month", width=12),
+            _trn("trn_by_month", "每月培训人次与人天（已到报送期限的月份）", "line",
+                 ["trainees", "trainee_days"], x="month", width=12, where=DUE),
         ],
     ],
     filters=[
