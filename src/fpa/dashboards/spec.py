@@ -212,17 +212,15 @@ _map = _charts_on("insurance_county_map")
 MAP_TOOLTIP_COLUMNS = (
     "city_name", "area_name", "units_in_wan", "coverage_percent", "loss_ratio_percent",
 )  # fmt: skip
-_TWO_DECIMALS = "minimumFractionDigits=2 maximumFractionDigits=2"
 COUNTY_TOOLTIP = (
     '<div style="background:#fff;color:#262626;border:1px solid #d9d9d9;border-radius:4px;'
     'padding:6px 10px;box-shadow:0 2px 8px rgba(0,0,0,0.15);white-space:nowrap">'
     "<strong>{{city_name}} {{area_name}}</strong><br>"
-    f"承保份数：{{{{formatNumber units_in_wan {_TWO_DECIMALS}}}}} 万份<br>"
-    "占常住人口比例：{{#ifExists coverage_percent}}"
-    f"{{{{formatNumber coverage_percent {_TWO_DECIMALS}}}}}%"
+    # the figures come as text with their two decimals (insurance_county_map.sql says why)
+    "承保份数：{{units_in_wan}} 万份<br>"
+    "占常住人口比例：{{#ifExists coverage_percent}}{{coverage_percent}}%"
     "{{else}}无常住人口数{{/ifExists}}<br>"
-    "赔付率：{{#ifExists loss_ratio_percent}}"
-    f"{{{{formatNumber loss_ratio_percent {_TWO_DECIMALS}}}}}%"
+    "赔付率：{{#ifExists loss_ratio_percent}}{{loss_ratio_percent}}%"
     "{{else}}无保费收入{{/ifExists}}"
     "</div>"
 )
