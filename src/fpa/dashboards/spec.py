@@ -298,12 +298,15 @@ COVERAGE_CARD = _figure_card(
 )  # fmt: skip
 
 
-# a programme's figures of the year, as a newsletter lists them
+# a programme's figures of the year, as a newsletter lists them. The locale is a named argument:
+# Superset registers two Handlebars formatNumber helpers (the one loaded last wins, the map's once
+# a leader has opened 计生家庭保险), and only this form is read by both — the map's helper fails
+# on a positional locale, the other falls back to the browser's, both group digits as 14,537
 PROGRAMME_CARD = (
     "{{#each data}}\n\n#### {{year}}年\n\n"
-    '活动 **{{formatNumber activities "zh-CN"}}** 场<br>'
-    '参与 **{{formatNumber participants "zh-CN"}}** 人<br>'
-    '服务 **{{formatNumber service_visits "zh-CN"}}** 人次<br>'
+    '活动 **{{formatNumber activities locale="zh-CN"}}** 场<br>'
+    '参与 **{{formatNumber participants locale="zh-CN"}}** 人<br>'
+    '服务 **{{formatNumber service_visits locale="zh-CN"}}** 人次<br>'
     '投入经费 **{{sprintf "%.2f" funds_wan_yuan}}** 万元\n\n'
     "{{/each}}"
 )
