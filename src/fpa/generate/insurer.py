@@ -423,6 +423,13 @@ def _id_parts(county_idx: np.ndarray, person: np.ndarray, bad: np.ndarray, lower
     return body, pd.Categorical.from_codes(check, chars)
 
 
+def _lines(file_day: np.ndarray) -> np.ndarray:
+    """Each row's line in its file, the rows sorted by file: its place among the rows of its
+    day, after the header (line 1)."""
+    first_of_day = np.searchsorted(file_day, file_day, side="left")
+    return (np.arange(len(file_day)) - first_of_day + 2).astype(np.int32)
+
+
 def policy_rows(
     pol: pd.DataFrame, shape: dict, clean: bool, mode: str, seed: int, end
 ) -> pd.DataFrame:
@@ -449,7 +456,8 @@ def policy_rows(
     day = both(pol["delivered"].to_numpy(), change_date[ch])
     second = version == 1
     units_row = np.where(second, units, units_first).astype(np.int32)
-    status = np.select([second & (c == CANCEL), second & (c == EXPIRE)], [1, 2], 0).astype(np.int8)
+    # a first version's change is NO_CHANGE: 有效
+    status = np.select([c == CANCEL, c == EXPIRE], [1, 2], 0).astype(np.int8)
     premium = np.select(
         [~second, c == CANCEL, c == TOP_UP],
         [units_first * price, -(units * price), price * (units - units_first)],
@@ -470,15 +478,15 @@ def policy_rows(
     def sort(a: np.ndarray) -> np.ndarray:
         return a[order]
 
-    file_day, year, seq, product, kind, day, policy = (
-        sort(a) for a in (file_day, year, seq, product, kind, day, policy)
+    file_day, year, seq, product, kind, day, policy, second = (
+        sort(a) for a in (file_day, year, seq, product, kind, day, policy, second)
     )
     county_idx = pol["county"].to_numpy()[policy].astype(np.int16)
     person = pol["person"].to_numpy()[policy]
     written = pol["written"].to_numpy()[policy]
     change_day = np.where(
-        sort(second), sort(both(pol["written"].to_numpy(), change_date[ch])), np.datetime64("NaT")
-    )
+        second, day, np.datetime64("NaT")
+    )  # a second version's day is its 批改日期
     lower = (not clean) & (r.random(len(policy)) < dev["lowercase_x_rate"])
     id_body, id_check = _id_parts(county_idx, person, kind == BAD_ID, lower, r)
     del lower
@@ -493,14 +501,10 @@ def policy_rows(
         [x.name for x in cities] + [x.short for x in cities],
     )
     phone_prefix, phone_rest = people.phone_parts(person)
-    # the line of each row in its file: its place among the rows of its day (the header is 1)
-    first_of_day = np.searchsorted(file_day, file_day, side="left")
-    line = (np.arange(len(file_day)) - first_of_day + 2).astype(np.int32)
-    del first_of_day
     return pd.DataFrame(
         {
             "file_day": file_day,
-            "line": line,
+            "line": _lines(file_day),
             "prefix": pd.Categorical.from_codes(product, [p.policy_prefix for p in products]),
             "pyear": year.astype(np.int16),
             "seq": seq.astype(np.int32),
@@ -590,11 +594,10 @@ def claim_rows(
     id_body, id_check = _id_parts(county_idx, person, row_kind == "bad_id", lower, r)
     del lower, person
     product = cl["product"].to_numpy()[claim]
-    first_of_day = np.searchsorted(file_day, file_day, side="left")
     return pd.DataFrame(
         {
             "file_day": file_day,
-            "line": (np.arange(len(file_day)) - first_of_day + 2).astype(np.int32),
+            "line": _lines(file_day),
             "claim_year": claim_year.astype(np.int16),
             "claim_seq": claim_seq.astype(np.int32),
             "prefix": pd.Categorical.from_codes(
@@ -792,7 +795,7 @@ def write_unfinished(
         "rejected",
         Reason.TRAILER_MISMATCH,
         ok=True,
-        received=early and early + timedelta(hours=1),
+        received=None if early is None else early + timedelta(hours=1),
     )
 
     settled = crow[

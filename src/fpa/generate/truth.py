@@ -33,6 +33,19 @@ def _ratio(num, den) -> list[str]:
     return ["" if d == 0 else repr(float(n) / float(d)) for n, d in zip(num, den, strict=True)]
 
 
+def _cells(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's (year, product, county) cell, the index of the truth's sums."""
+    y = frame["year"].to_numpy().astype(np.int64) - plan.years[0]
+    product, county = frame["product"].to_numpy(), frame["county"].to_numpy()
+    return (y * len(PRODUCTS) + product) * len(plan.counties) + county
+
+
+def _sums(index: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Counts (or sums of `weights`) by index, as integers; money in cents as float64 weights
+    is exact, the sums stay far below 2^53."""
+    return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
+
+
 def insurance(
     plan: Plan, m: InsurerModel, pops: dict[int, np.ndarray]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,15 +55,10 @@ def insurance(
     npr, nk = len(PRODUCTS), len(plan.counties)
     n_cells = len(plan.years) * npr * nk
 
-    def cells(frame: pd.DataFrame) -> np.ndarray:
-        y = frame["year"].to_numpy().astype(np.int64) - plan.years[0]
-        return (y * npr + frame["product"].to_numpy()) * nk + frame["county"].to_numpy()
-
     def total(cell: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        out = np.bincount(cell, weights=weights, minlength=n_cells)  # float64: exact below 2^53
-        return np.rint(out).astype(np.int64)
+        return _sums(cell, n_cells, weights)
 
-    pol_cell = cells(pol)
+    pol_cell = _cells(plan, pol)
     counted = ((pol["kind"] == COUNTED) & (pol["change"] != CANCEL)).to_numpy()
     person = pol["person"].to_numpy().astype(np.int64)[counted]
     cell = pol_cell[counted]
@@ -59,7 +67,7 @@ def insurance(
     # premium: every row of the policies written in the year, cancelled ones included
     ok = rows["kind"].isin([COUNTED, CANCELLED]).to_numpy()
     settled = (cl["kind"] == "settled").to_numpy()
-    claim_cell = cells(cl)[settled]
+    claim_cell = _cells(plan, cl)[settled]
     grid = pd.MultiIndex.from_product([plan.years, range(npr), range(nk)], names=INSURANCE_KEYS)
     out = pd.DataFrame(
         {
@@ -236,7 +244,7 @@ def progress_days(plan: Plan, y: int) -> list[date]:
         days.add(plan.last_day)
     for month in range(1, 13):
         first = date(y, month, 1)
-        days |= {first.replace(day=15), (first + timedelta(days=32)).replace(day=1) - timedelta(1)}
+        days |= {first.replace(day=15), month_end(first)}
     if y % 4 == 0 and (y % 100 or y % 400 == 0):
         days.add(date(y, 2, 29))
     return sorted(d for d in days if d <= plan.last_day)
@@ -251,16 +259,12 @@ def _daily(plan: Plan, m: InsurerModel) -> dict[str, np.ndarray]:
 
     def at(frame: pd.DataFrame, day: str) -> np.ndarray:
         """Each row's (year, product, county) cell times 366 plus its day of the year."""
-        y = frame["year"].to_numpy().astype(np.int64)
-        cell = ((y - plan.years[0]) * npr + frame["product"].to_numpy()) * nk + frame["county"]
-        jan1 = (y - 1970).astype("datetime64[Y]").astype("datetime64[D]")
-        doy = (frame[day].to_numpy().astype("datetime64[D]") - jan1).astype(np.int64)
-        return cell.to_numpy().astype(np.int64) * 366 + doy
+        jan1 = (frame["year"].to_numpy().astype(np.int64) - 1970).astype("datetime64[Y]")
+        doy = frame[day].to_numpy().astype("datetime64[D]") - jan1.astype("datetime64[D]")
+        return _cells(plan, frame) * 366 + doy.astype(np.int64)
 
     def cumulative(index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        # money in cents as float64 weights: exact, the sums stay far below 2^53
-        out = np.bincount(index, weights=weights, minlength=size)
-        return np.cumsum(np.rint(out).astype(np.int64).reshape(ny, npr, nk, 366), axis=3)
+        return np.cumsum(_sums(index, size, weights).reshape(ny, npr, nk, 366), axis=3)
 
     pol, cl = m.policies, m.claims
     written = at(pol, "written")
