@@ -12,7 +12,14 @@ from decimal import Decimal
 import duckdb
 import pytest
 import yaml
-from support.truth import BY_MONTH, KEYS, read_truth, same, text
+from support.truth import (
+    BY_MONTH,
+    KEYS,
+    ON_DAYS,
+    PROGRESS_KEYS,
+    mismatches,
+    read_truth,
+)
 
 from fpa.build import builds_dir, dbt_args, dbt_env, dbt_executable
 from fpa.paths import DBT_DIR
@@ -32,23 +39,11 @@ def published(warehouse) -> duckdb.DuckDBPyConnection:
 def test_every_value_of_the_mart_equals_the_truth(small_inbox, small_night, table):
     warehouse, _ = small_night
     truth = read_truth(small_inbox, table)
-    columns = list(truth[0])
     # the reporting marts run to the build's time (dbt's run_started_at), the truth to the end
     # of the generator's range, the last month it wrote reports for
-    within = f" WHERE month <= '{max(t['month'] for t in truth)}'" if table in BY_MONTH else ""
+    within = f"WHERE month <= '{max(t['month'] for t in truth)}'" if table in BY_MONTH else ""
     with published(warehouse) as con:
-        rows = con.execute(f"SELECT {', '.join(columns)} FROM marts.{table}{within}").fetchall()
-    got = {tuple(text(r[columns.index(k)]) for k in KEYS[table]): r for r in rows}
-    want = {tuple(t[k] for k in KEYS[table]): t for t in truth}
-    assert len(got) == len(rows), "grain not unique"
-    assert set(got) == set(want)
-    wrong = [
-        (key, c, got[key][i], want[key][c])
-        for key in want
-        for i, c in enumerate(columns)
-        if not same(c, got[key][i], want[key][c])
-    ]
-    assert wrong == []
+        assert mismatches(con, truth, table, KEYS[table], within) == []
 
 
 def test_the_grid_covers_every_year_product_and_area(small_night):
@@ -64,33 +59,15 @@ def test_the_grid_covers_every_year_product_and_area(small_night):
     assert city == (2017, 2024, 8 * 3 * 14)
 
 
-PROGRESS_KEYS = ["as_of_date", "product_code", "area_level", "city_code", "county_code"]
-
-
 def test_progress_on_the_truths_days_equals_the_truth(small_inbox, small_night):
     """marts.insurance_progress on the days the generator knows the figures to date of (1
     January, 29 February, month ends, a mid-month day, 31 December and the newsletters' days):
     every value, at the three levels, every product and year."""
     truth = read_truth(small_inbox, "insurance_progress")
-    columns = list(truth[0])
     days = sorted({t["as_of_date"] for t in truth})
     assert {"2020-02-29", "2020-08-31", "2022-04-30", "2023-12-31", "2024-01-01"} <= set(days)
     with published(small_night[0]) as con:
-        rows = con.execute(
-            f"SELECT {', '.join(columns)} FROM marts.insurance_progress "
-            "WHERE as_of_date IN (SELECT unnest(?::DATE[]))",
-            [days],
-        ).fetchall()
-    got = {tuple(text(r[columns.index(k)]) for k in PROGRESS_KEYS): r for r in rows}
-    want = {tuple(t[k] for k in PROGRESS_KEYS): t for t in truth}
-    assert len(got) == len(rows), "grain not unique"
-    assert set(got) == set(want)
-    wrong = [
-        (key, c, got[key][i], want[key][c])
-        for key in want
-        for i, c in enumerate(columns)
-        if not same(c, got[key][i], want[key][c])
-    ]
+        wrong = mismatches(con, truth, "insurance_progress", PROGRESS_KEYS, ON_DAYS, [days])
     assert wrong[:20] == []
 
 

@@ -38,6 +38,9 @@ RATES = {
     "ahead_of_schedule",
     "coverage_rate_to_date",
 }
+# the grain of marts.insurance_progress (compared on the days the truth holds)
+PROGRESS_KEYS = ["as_of_date", "product_code", "area_level", "city_code", "county_code"]
+ON_DAYS = "WHERE as_of_date IN (SELECT unnest(?::DATE[]))"  # with the days as its parameter
 # months the expected reports depend on the build's time for (tests/test_data_issues.py checks
 # the months after the generator's range): here, the generator's months
 BY_MONTH = {"report_completeness", "reporting_rates"}
@@ -70,3 +73,21 @@ def same(column: str, got, want: str) -> bool:
     if isinstance(got, bool):
         return str(got) == want
     return str(got) == want
+
+
+def mismatches(con, truth: list[dict[str, str]], table: str, keys: list[str], where="", params=()):
+    """Every value of marts.`table` (the rows `where` chooses) that differs from the truth's
+    rows, as (key, column, published, truth); first asserts that the two hold the same keys, each
+    once."""
+    columns = list(truth[0])
+    rows = con.execute(f"SELECT {', '.join(columns)} FROM marts.{table} {where}", params).fetchall()
+    got = {tuple(text(r[columns.index(k)]) for k in keys): r for r in rows}
+    want = {tuple(t[k] for k in keys): t for t in truth}
+    assert len(got) == len(rows), "grain not unique"
+    assert set(got) == set(want)
+    return [
+        (key, c, got[key][i], want[key][c])
+        for key in want
+        for i, c in enumerate(columns)
+        if not same(c, got[key][i], want[key][c])
+    ]
