@@ -143,6 +143,10 @@ def _log_in_the_browser(context, user):
 
 
 WEBDRIVER_AUTH_FUNC = _log_in_the_browser
+# A dashboard's screenshot waits until every chart is drawn (fpa.dashboards.drawn, from
+# _harden): Superset's own wait let a blank page be mailed on a busy machine. Past this many
+# seconds the report fails and says so; a chart's own query stops at SQLLAB_TIMEOUT before.
+SCREENSHOT_DRAWN_WAIT = 180
 # taken as the report user (leadership's role), whoever owns a schedule: what is mailed is what
 # the leadership sees, never an Admin's view
 from superset.tasks.types import FixedExecutor as _FixedExecutor  # noqa: E402
@@ -418,8 +422,11 @@ def _limit_the_logins(app) -> None:
 def _harden(app) -> None:
     """FLASK_APP_MUTATOR: runs in every process that makes Superset's app (gunicorn workers, the
     Celery worker, `fpa superset sync`)."""
+    from fpa.dashboards.drawn import wait_before_superset_screenshots
+
     _lock_down_duckdb_connections()
     _interrupt_duckdb_after_the_time_limit()
+    wait_before_superset_screenshots(SCREENSHOT_DRAWN_WAIT)
     _limit_the_logins(app)
     app.after_request(_hide_people)
 

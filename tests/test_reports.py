@@ -1,6 +1,9 @@
 """The weekly report's parts that need no Superset: who gets it and when (the contacts file and
-the crontab variable), and Debian's headless shell where Playwright looks for its own
-(tests/test_scaleout.py mails the whole report)."""
+the crontab variable), Debian's headless shell where Playwright looks for its own, and the
+screenshot's wait for every chart drawn (tests/test_scaleout.py mails the whole report)."""
+
+import io
+import time
 
 import pytest
 
@@ -65,3 +68,67 @@ def _debian_major() -> str:
         check=True,
     ).stdout
     return out.split(".")[0].split(":")[-1]
+
+
+# A dashboard as a busy Superset draws it, on a timeline of milliseconds: its grid of three
+# chart holders spinning, the charts drawn, the grid mounted a second time (spinning again), the
+# charts drawn for good (red) — one of them an error message, as a failed query shows.
+BUSY_DASHBOARD = """
+<div class="standalone"><div id="grid"></div></div>
+<script>
+(() => {
+const grid = document.getElementById('grid');
+const holder = (inner) => `<div class="dashboard-component-chart-holder">${inner}</div>`;
+const chart = (colour) =>
+  `<div class="chart-container"><div style="height:300px;background:${colour}"></div></div>`;
+const spinning = holder('<div class="chart-container"><div class="loading">…</div></div>');
+const error = holder('<div class="ant-alert-error" role="alert">查询超时</div>');
+const at = (ms, html) => setTimeout(() => { grid.innerHTML = html; }, ms);
+at(500, spinning.repeat(3));
+at(1500, holder(chart('blue')).repeat(3));
+at(2200, spinning.repeat(3));
+at(4000, holder(chart('rgb(255,0,0)')).repeat(2) + error);
+})();
+</script>
+"""
+
+
+@pytest.mark.chromium
+def test_the_reports_screenshot_waits_until_every_chart_is_drawn(monkeypatch, tmp_path):
+    """Superset's own screenshot function, wrapped as the worker's app wraps it (_harden in
+    superset_config.py), takes the dashboard only once its charts are drawn for good; a
+    dashboard that never is makes the report fail, saying what was seen."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+    from superset.utils.webdriver import WebDriverPlaywright
+
+    from fpa.dashboards import drawn
+
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "playwright"))
+    browser.place_headless_shell(tmp_path / "playwright")
+    drawn.wait_before_superset_screenshots(timeout_s=20)
+    with sync_playwright() as p:
+        shell = p.chromium.launch()
+        try:
+            page = shell.new_page(viewport={"width": 400, "height": 1000})
+            page.set_content(BUSY_DASHBOARD)
+            t0 = time.monotonic()
+            png = WebDriverPlaywright._get_screenshot(
+                page, page.locator(".standalone"), "standalone"
+            )
+            waited = time.monotonic() - t0
+            # the last drawing at 4 s, then 1.5 s unchanged (the first, at 1.5 s, was not enough)
+            assert 5.3 <= waited < 12, waited
+            colours = dict(
+                (rgb, n) for n, rgb in Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 16)
+            )
+            assert colours.get((255, 0, 0), 0) >= 2 * 300 * 300  # both charts, in their red
+            assert colours.get((0, 0, 255), 0) == 0  # nothing of the first drawing
+            assert drawn.state(page) == {"holders": 3, "rendered": 2, "failed": 1, "loading": 0}
+
+            page.set_content(BUSY_DASHBOARD.replace("at(4000", "// never: at(4000"))
+            drawn.wait_before_superset_screenshots(timeout_s=3)  # wrapped once: 20 s still
+            with pytest.raises(drawn.NotDrawn, match="3 of 3 charts drawn, 3 still loading"):
+                drawn.wait_until_drawn(page, timeout_s=3)
+        finally:
+            shell.close()

@@ -20,6 +20,7 @@ import ast
 import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,7 +54,7 @@ from support.scaleout import (
 )
 from support.truth import KEYS, read_truth, same, text
 
-from fpa.dashboards import bundle, reports
+from fpa.dashboards import bundle, reports, spec
 from fpa.dashboards.service import Api, serve, stop
 from fpa.orchestration.local import POOL
 from fpa.paths import PROJECT_ROOT
@@ -487,6 +488,9 @@ def test_the_weekly_report_arrives_by_mail(site, superset):
         assert cur.fetchall() == [("Working", None), ("Success", None)]
     public = site.values["FPA_SUPERSET_PUBLIC_URL"]
     assert f"{public}/superset/dashboard/{dashboard}/" in text_of(mail)
+    # taken once every chart was drawn (fpa.dashboards.drawn), not when Superset's wait ended
+    charts = sum(len(row) for row in spec.INSURANCE.rows)
+    assert re.search(rf"drawn \({charts} charts, 0 of them an error\)", worker_log), worker_log
 
     (png,) = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     data = png.get_payload(decode=True)

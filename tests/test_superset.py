@@ -20,7 +20,7 @@ from support.browser import goto, log_in, open_page
 from support.superset_harness import HECHI, USERS, login, marts, running
 
 from fpa import reference
-from fpa.dashboards import boundaries, bundle, spec
+from fpa.dashboards import boundaries, bundle, drawn, spec
 from fpa.dashboards.service import Api, sync
 from fpa.paths import PROJECT_ROOT
 
@@ -696,38 +696,21 @@ ARTEFACTS = PROJECT_ROOT / "test-artifacts" / "superset"
 def _settle(
     page, expected: int, titles: tuple[str, ...] = (), timeout_s: float = 90, trail=()
 ) -> str:
-    """Wait until the dashboard shows `expected` charts, none is still loading and the page
-    shows every title, and still does 1.5 s later; the page's text then. (On a busy machine the
-    dashboard can mount its grid a second time after the charts first rendered: counting the
-    charts alone once let a blank page through, and a page read right after the first render
-    was once blank.)"""
-    deadline = time.monotonic() + timeout_s
-    settled_since = None
-    while time.monotonic() < deadline:
-        holders = page.query_selector_all(".dashboard-component-chart-holder")
-        loading = page.query_selector_all(".dashboard-component-chart-holder .loading")
-        rendered = page.query_selector_all(
-            ".dashboard-component-chart-holder .chart-container, "
-            ".dashboard-component-chart-holder [data-test='chart-container']"
+    """Wait until the dashboard is drawn (fpa.dashboards.drawn: what the weekly report waits
+    for) with `expected` charts and shows every title, 1.5 s on end; the page's text then."""
+    try:
+        drawn.wait_until_drawn(
+            page,
+            timeout_s,
+            expected=expected,
+            check=lambda: all(t in page.inner_text("body") for t in titles),
         )
-        text = page.inner_text("body")
-        if (
-            len(holders) == expected
-            and not loading
-            and len(rendered) >= expected
-            and all(t in text for t in titles)
-        ):
-            settled_since = settled_since or time.monotonic()
-            if time.monotonic() - settled_since >= 1.5:
-                return text
-        else:
-            settled_since = None
-        page.wait_for_timeout(300)
-    missing = [t for t in titles if t not in page.inner_text("body")]
-    raise AssertionError(
-        f"{len(holders)}/{expected} charts, {len(loading)} still loading, titles missing: "
-        f"{missing}; at {page.url}; refused responses: {list(trail)[-10:]}"
-    )
+    except drawn.NotDrawn as e:
+        missing = [t for t in titles if t not in page.inner_text("body")]
+        raise AssertionError(
+            f"{e}; titles missing: {missing}; refused responses: {list(trail)[-10:]}"
+        ) from None
+    return page.inner_text("body")
 
 
 @pytest.mark.chromium
