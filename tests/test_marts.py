@@ -217,8 +217,10 @@ def test_the_build_ran_every_model_and_test(small_night):
     for (kind, status), n in result.build.nodes.items():
         nodes[kind, status] += n
     # every model of the project, each exactly once
-    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 49
-    assert not [k for k in nodes if k[0] == "unit_test"]  # the suite runs them, below
+    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 50
+    # the suite runs the unit tests and the seeds' own tests, below: 84 of the 100 data tests
+    assert not [k for k in nodes if k[0] == "unit_test"]
+    assert nodes["test", "pass"] == 84
     assert not [k for k in nodes if k[1] in ("error", "fail")]
 
 
@@ -238,6 +240,16 @@ def test_the_dbt_unit_tests_pass(small_night):
         for t in (yaml.safe_load(y.read_text(encoding="utf-8")) or {}).get("unit_tests", [])
     ]
     assert len(unit) == len(written) == 8 and set(unit.values()) == {"pass"}
+    # and the seeds' own data tests, which the nightly selector leaves out (dbt/selectors.yml)
+    manifest = json.loads((builds_dir(warehouse) / "dbt" / "target" / "manifest.json").read_text())
+    seeds_only = {
+        uid
+        for uid, n in manifest["nodes"].items()
+        if n["resource_type"] == "test"
+        and all(p.startswith("seed.") for p in n["depends_on"]["nodes"])
+    }
+    status = {r["unique_id"]: r["status"] for r in results}
+    assert len(seeds_only) == 16 and {status[uid] for uid in seeds_only} == {"pass"}
 
 
 def _dbt(command: list[str], warehouse) -> subprocess.CompletedProcess:

@@ -34,3 +34,66 @@
         where {{ key }} in (select {{ key }} from {{ changed }})
     {% endif %}
 {% endmacro %}
+
+{# The policies' increment is a merge, not a recomputation (int_policies__current): every version
+   is taken in once, so what counts is the exact list of files taken in (int_policies__files),
+   not the files whose rows are some policy's current state.
+
+   files_to_take_in: the files of `source` loaded with rows that `taken_in` (a relation, None on a
+   build that computes whole) does not list. #}
+{% macro files_to_take_in(source, taken_in) %}
+    select
+        file_sha256,
+        received_at
+    from {{ ref('stg_audit__load_audit') }}
+    where
+        source = '{{ source }}' and status = 'loaded' and rows_loaded > 0
+        {% if taken_in is not none %}
+            and file_sha256 not in (select file_sha256 from {{ taken_in }})
+        {% endif %}
+{% endmacro %}
+
+{# The versions in those files. A file's rows carry its arrival (received_at, the file's time
+   as landed), and the raw tables are appended in order of arrival: the earliest arrival among
+   the files, read first, lets DuckDB skip the row groups of the history instead of comparing
+   every row's file checksum. Exact either way (a file landed with an old time is still in the
+   list); no file to take in reads nothing. #}
+{% macro versions_in_files_to_take_in(versions, source, taken_in) %}
+    {% set earliest = none %}
+    {# read when the model is built: compiling it (docs, compile) needs no database state #}
+    {% set building = execute and flags.WHICH in ('build', 'run') %}
+    {% if building %}
+        {% set earliest = run_query(
+            "select cast(min(received_at) as varchar) from ("
+            ~ files_to_take_in(source, taken_in) ~ ")"
+        ).columns[0].values()[0] %}
+    {% endif %}
+    select * from {{ versions }}
+    {% if building and earliest is none %}
+        where false
+    {% else %}
+        where
+            file_sha256 in (select file_sha256 from ({{ files_to_take_in(source, taken_in) }}))
+            {% if earliest is not none %}
+                and received_at >= cast('{{ earliest }}' as timestamptz)
+            {% endif %}
+    {% endif %}
+{% endmacro %}
+
+{# int_policies__files as it stands before this build, when int_policies__current is merged into
+   (None when it is built whole). Both are kept, dropped and computed whole together: a current
+   table without its list would take every file in a second time, so that stops the build. #}
+{% macro policies_taken_in() %}
+    {% set current = current_state_before('int_policies__current') %}
+    {% if current is none %}
+        {{ return(none) }}
+    {% endif %}
+    {% set taken_in = current_state_before('int_policies__files') %}
+    {% if taken_in is none %}
+        {{ exceptions.raise_compiler_error(
+            "work.intermediate.int_policies__current is there without int_policies__files: "
+            ~ "delete the work database (builds/incremental/) and load again"
+        ) }}
+    {% endif %}
+    {{ return(taken_in) }}
+{% endmacro %}

@@ -51,10 +51,16 @@ signed_policies as (
     {% if is_incremental() %}
         where built_at = {{ this_build }}
         union all by name
-        -- the same columns: int_policies__changed keeps just those
         select
             -1 as sign,
-            * exclude (policy_no, held)
+            written_year,
+            written_on,
+            product_code,
+            county_code,
+            is_in_force_or_expired,
+            units,
+            premium_net_yuan,
+            person_key
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}

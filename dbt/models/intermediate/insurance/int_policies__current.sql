@@ -1,13 +1,14 @@
--- One row per policy: its current state (the latest version by 批改日期, then file date; the
--- first version has no 批改日期) and its net premium over every delivered version, refunds
--- included. The year, product and county a policy counts under are those of its current state.
+-- One row per policy: its current state (the latest version by 批改日期, then file date and
+-- line, then arrival; the first version has no 批改日期) and its net premium over every
+-- delivered version, refunds included. The year, product and county a policy counts under are
+-- those of its current state.
 --
 -- Incremental, in the warehouse's work database (builds/incremental/, kept from night to night;
 -- fpa.build starts it afresh when the dbt project changes, a build fails or the state is
--- reprocessed): a night recomputes only the policies with a version in a file this table has
--- not seen (int_policies__changed), over every version of those policies. A full
--- window over every version of every year would be most of a night; the policies of a day's
--- file are a small part of it.
+-- reprocessed). The current state is the greatest version in one order and the net premium and
+-- the count of versions are sums, so a night merges the versions of the files not yet taken in
+-- (int_policies__files) into the state each of their policies had (int_policies__changed): its
+-- cost is the day's, however many years of versions the policies have.
 {{ config(
     materialized='incremental',
     database='work',
@@ -15,11 +16,54 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
+-- depends_on: {{ ref('stg_audit__load_audit') }}
+-- depends_on: {{ ref('int_policies__changed') }}
 
 with versions as (
-    {{ versions_to_recompute(
-        ref('stg_insurer__policies'), 'policy_no', ref('int_policies__changed')
-    ) }}
+    -- every version on a full build; on a night the new ones ...
+    select
+        policy_no,
+        product_code,
+        county_code,
+        written_on,
+        units,
+        person_key,
+        policy_status,
+        premium_yuan as premium_net_yuan,
+        1 as versions,
+        changed_on,
+        file_day,
+        file_line,
+        received_at
+    from (
+        {% if is_incremental() %}
+            {{ versions_in_files_to_take_in(
+                ref('stg_insurer__policies'), 'insurer_policy', policies_taken_in()
+            ) }}
+        {% else %}
+            select * from {{ ref('stg_insurer__policies') }}
+        {% endif %}
+    )
+    {% if is_incremental() %}
+        -- ... and, for a policy held, its state so far: its current version with the sums
+        union all by name
+        select
+            policy_no,
+            product_code,
+            county_code,
+            written_on,
+            units,
+            person_key,
+            policy_status,
+            premium_net_yuan,
+            versions,
+            changed_on,
+            file_day,
+            file_line,
+            received_at
+        from {{ ref('int_policies__changed') }}
+        where held
+    {% endif %}
 )
 
 -- One window pass: the net premium and the number of versions are windows over the same
@@ -35,14 +79,18 @@ select
     person_key,
     policy_status,
     policy_status != '退保' as is_in_force_or_expired,
-    sum(premium_yuan) over per_policy as premium_net_yuan,
-    count(*) over per_policy as versions,
-    file_sha256,  -- the current version's file: what the next night counts as seen
+    sum(premium_net_yuan) over per_policy as premium_net_yuan,
+    cast(sum(versions) over per_policy as bigint) as versions,
+    -- the current version's place in the order: what the next night's versions are merged by
+    changed_on,
+    file_day,
+    file_line,
+    received_at,
     -- the build that wrote the row: its uniqueness test reads only the newest build's rows
     cast('{{ run_started_at }}' as timestamptz) as built_at
 from versions
 window per_policy as (partition by policy_no)
 qualify row_number() over (
     partition by policy_no
-    order by changed_on desc nulls last, file_day desc, file_line desc
+    order by changed_on desc nulls last, file_day desc, file_line desc, received_at desc
 ) = 1
