@@ -524,6 +524,9 @@ def _checkpoint(candidate: Path, state_db: Path, suites: dict, docs_dir: Path | 
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
+    # An ephemeral context keeps nothing, yet writes its whole configuration out as YAML after
+    # each data source, asset and suite added (35 times a night, 0.28 s of the gate's ~2 s)
+    context._save_project_config = lambda: None
     sources = {}
     for name, db in (("candidate", candidate), ("state", state_db)):
         # read-only, and no ROLLBACK on returning a connection to the pool (DuckDB via
