@@ -450,3 +450,40 @@ def test_setting_aside_a_revised_report_brings_back_the_one_it_replaced(tmp_path
     assert audit(warehouse)[correction][1] == "loaded"
     with duckdb.connect(str(state), read_only=True) as con:
         assert con.execute(current, [city, month]).fetchone()[0] == correction
+
+
+def test_fpa_load_while_another_run_writes_says_so_and_leaves_no_dbt_process(tmp_path):
+    """`fpa load` starts dbt's process first thing (its import overlaps the night's own); when
+    another run holds the state, the command says so and that process is ended, not left
+    waiting for a job."""
+    import uuid
+
+    import psutil
+
+    from fpa.state import StatePaths, locked
+
+    inbox = tmp_path / "inbox"
+    write_policies(inbox, date(2024, 3, 1), ("451202", "金城江区", "河池市"), 3, Decimal("50.00"))
+    warehouse = tmp_path / "wh" / "fpa.duckdb"
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "FPA_TEST_MARK": mark}
+
+    def marked() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if p.environ().get("FPA_TEST_MARK") == mark:
+                    found.append(p)
+            except psutil.Error:  # ended, or not ours to read
+                pass
+        return found
+
+    with locked(StatePaths(warehouse)):
+        out = subprocess.run(
+            [sys.executable, "-m", "fpa.cli", "load", "--inbox", str(inbox),
+             "--warehouse", str(warehouse)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "another run is writing" in out.stderr
+    assert marked() == []

@@ -74,15 +74,23 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from fpa.night import load
-    from fpa.state import StateBusy
-
     if problem := _usage_error("load", args):
         print(problem, file=sys.stderr)
         return USAGE_ERROR
+    from fpa import warm
+
+    dbt = warm.start_dbt()  # before the night's own imports
+    try:
+        from fpa.night import load
+        from fpa.state import StateBusy
+    except BaseException:
+        warm.stop(dbt)
+        raise
     try:
         inbox = None if args.from_archive else Path(args.inbox)
-        result = load(inbox, Path(args.warehouse), _say, from_archive=args.from_archive)
+        result = load(
+            inbox, Path(args.warehouse), _say, from_archive=args.from_archive, dbt_process=dbt
+        )
     except (StateBusy, FileNotFoundError) as e:
         print(f"fpa load: {e}", file=sys.stderr)
         return USAGE_ERROR

@@ -17,6 +17,7 @@ import getpass
 import hashlib
 import os
 import shlex
+import subprocess
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from fpa import build as dbt_build
 from fpa import child as forked
 from fpa import gate as quality_gate
 from fpa import publish as publication
+from fpa import warm
 from fpa.clock import CST
 from fpa.ingest import IngestResult, ingest, reprocess
 from fpa.paths import PROJECT_ROOT, private_dir, private_files, private_parent, write_private
@@ -238,19 +240,27 @@ def publish_step(warehouse: Path, run_id: str, candidate: Path, inputs: str) -> 
 
 
 def load(
-    inbox: Path | None, warehouse: Path, progress=None, from_archive: bool = False
+    inbox: Path | None,
+    warehouse: Path,
+    progress=None,
+    from_archive: bool = False,
+    dbt_process: subprocess.Popen | None = None,
 ) -> NightResult:
     """One nightly run. from_archive: the backfill — the state is rebuilt from the landing
     archive alone (every file received since 2017, in order of arrival, through today's
-    parsers), then built, judged and published whatever the last publication was."""
+    parsers), then built, judged and published whatever the last publication was.
+    dbt_process: dbt's process, started by the caller before it imported this module
+    (warm.start_dbt); ended here if the night does not use it."""
     # absolute from here on: dbt and GX resolve relative paths against folders of their own
     warehouse = warehouse.resolve()
     inbox = inbox.resolve() if inbox is not None else None
     paths = StatePaths(warehouse)
     result = NightResult(new_run_id(), warehouse=warehouse, inbox=inbox, from_archive=from_archive)
-    with private_files(), locked(paths):
+    with private_files(), warm.stopped_on_error(dbt_process), locked(paths):
         tighten(warehouse)
-        dbt_process = dbt_build.warm_up()  # imports dbt while the files are read
+        # imports dbt while the files are read (its import, not the ingest, is what a small
+        # night waits for)
+        dbt_process = dbt_process or dbt_build.warm_up()
         gx_process = None
         try:
             # the ingest in a child of its own: its memory is freed before dbt builds
@@ -277,9 +287,7 @@ def load(
             )
         finally:
             for child in (dbt_process, gx_process):  # those not used: the night ended early
-                if child is not None and child.poll() is None:
-                    child.kill()
-                    child.wait()
+                warm.stop(child)
         if result.gate.blocked:
             return result
         result.kept = publish_step(warehouse, result.run_id, result.build.candidate, inputs)

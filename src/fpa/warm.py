@@ -5,6 +5,8 @@ theirs."""
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def start(module: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -18,3 +20,27 @@ def start(module: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+def start_dbt() -> subprocess.Popen:
+    """dbt's child (fpa.build's job runner), startable before anything heavy is imported: `fpa
+    load` starts it first thing, so that dbt's import (~2.5 s) overlaps its own (~0.5 s)."""
+    return start("fpa.build")
+
+
+def stop(child: subprocess.Popen | None) -> None:
+    """End a child that was started and not given its job."""
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+@contextmanager
+def stopped_on_error(child: subprocess.Popen | None) -> Iterator[None]:
+    """A child given to a step that fails before it gives it its job (another run holds the
+    state) is ended, not left waiting."""
+    try:
+        yield
+    except BaseException:
+        stop(child)
+        raise
