@@ -41,11 +41,11 @@
 
    files_to_take_in: the files of `source` loaded with rows that `taken_in` (a relation, None on a
    build that computes whole) does not list. #}
-{% macro files_to_take_in(source, taken_in) %}
+{% macro files_to_take_in(source, taken_in, audit=none) %}
     select
         file_sha256,
         received_at
-    from {{ ref('stg_audit__load_audit') }}
+    from {{ audit if audit is not none else ref('stg_audit__load_audit') }}
     where
         source = '{{ source }}' and status = 'loaded' and rows_loaded > 0
         {% if taken_in is not none %}
@@ -53,31 +53,33 @@
         {% endif %}
 {% endmacro %}
 
-{# The versions in those files. A file's rows carry its arrival (received_at, the file's time
-   as landed), and the raw tables are appended in order of arrival: the earliest arrival among
-   the files, read first, lets DuckDB skip the row groups of the history instead of comparing
-   every row's file checksum. Exact either way (a file landed with an old time is still in the
-   list); no file to take in reads nothing. #}
-{% macro versions_in_files_to_take_in(versions, source, taken_in) %}
+{# The rows in those files, as a condition on file_sha256 and received_at. A file's rows carry
+   its arrival (received_at, the file's time as landed), and the raw tables are appended in
+   order of arrival: the earliest arrival among the files, read first, lets DuckDB skip the row
+   groups of the history instead of comparing every row's file checksum. Exact either way (a
+   file landed with an old time is still in the list); no file to take in: no row. #}
+{% macro rows_to_take_in(source, taken_in, audit=none) %}
     {% set earliest = none %}
     {# read when the model is built: compiling it (docs, compile) needs no database state #}
-    {% set building = execute and flags.WHICH in ('build', 'run') %}
+    {% set building = execute and flags.WHICH in ('build', 'run', 'test') %}
     {% if building %}
         {% set earliest = run_query(
             "select cast(min(received_at) as varchar) from ("
-            ~ files_to_take_in(source, taken_in) ~ ")"
+            ~ files_to_take_in(source, taken_in, audit) ~ ")"
         ).columns[0].values()[0] %}
     {% endif %}
-    select * from {{ versions }}
     {% if building and earliest is none %}
-        where false
+        false
     {% else %}
-        where
-            file_sha256 in (select file_sha256 from ({{ files_to_take_in(source, taken_in) }}))
-            {% if earliest is not none %}
-                and received_at >= cast('{{ earliest }}' as timestamptz)
-            {% endif %}
+        file_sha256 in (select file_sha256 from ({{ files_to_take_in(source, taken_in, audit) }}))
+        {% if earliest is not none %}
+            and received_at >= cast('{{ earliest }}' as timestamptz)
+        {% endif %}
     {% endif %}
+{% endmacro %}
+
+{% macro versions_in_files_to_take_in(versions, source, taken_in) %}
+    select * from {{ versions }} where {{ rows_to_take_in(source, taken_in) }}
 {% endmacro %}
 
 {# int_policies__files as it stands before this build, when int_policies__current is merged into
