@@ -36,31 +36,21 @@ with counties as (
 ),
 
 -- every policy once on a full build; on a night the recomputed ones, now (+1) and before (-1)
+{% set policy_columns = (
+    'written_year, written_on, product_code, county_code, is_in_force_or_expired, units, '
+    ~ 'premium_net_yuan, person_key'
+) %}
 signed_policies as (
     select
         1 as sign,
-        written_year,
-        written_on,
-        product_code,
-        county_code,
-        is_in_force_or_expired,
-        units,
-        premium_net_yuan,
-        person_key
+        {{ policy_columns }}
     from {{ ref('int_policies__current') }}
     {% if is_incremental() %}
         where built_at = {{ this_build }}
         union all by name
         select
             -1 as sign,
-            written_year,
-            written_on,
-            product_code,
-            county_code,
-            is_in_force_or_expired,
-            units,
-            premium_net_yuan,
-            person_key
+            {{ policy_columns }}
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}

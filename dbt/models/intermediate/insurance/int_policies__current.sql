@@ -19,22 +19,18 @@
 -- depends_on: {{ ref('stg_audit__load_audit') }}
 -- depends_on: {{ ref('int_policies__changed') }}
 
+{# a version's columns, and a held policy's state with the same meaning: the version it is #}
+{% set state = (
+    'policy_no, product_code, county_code, written_on, units, person_key, policy_status, '
+    ~ 'changed_on, file_day, file_line, received_at'
+) %}
+
 with versions as (
     -- every version on a full build; on a night the new ones ...
     select
-        policy_no,
-        product_code,
-        county_code,
-        written_on,
-        units,
-        person_key,
-        policy_status,
+        {{ state }},
         premium_yuan as premium_net_yuan,
-        1 as versions,
-        changed_on,
-        file_day,
-        file_line,
-        received_at
+        1 as versions
     from (
         {% if is_incremental() %}
             {{ versions_in_files_to_take_in(
@@ -48,19 +44,9 @@ with versions as (
         -- ... and, for a policy held, its state so far: its current version with the sums
         union all by name
         select
-            policy_no,
-            product_code,
-            county_code,
-            written_on,
-            units,
-            person_key,
-            policy_status,
+            {{ state }},
             premium_net_yuan,
-            versions,
-            changed_on,
-            file_day,
-            file_line,
-            received_at
+            versions
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}
