@@ -316,9 +316,9 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
 
     # the staging tests of every policy version read this night's (macros/get_where_subquery.sql)
     tests = list((target / "compiled").rglob("*_stg_insurer__pol*.sql"))
-    assert len(tests) == 3 and all(
-        "and received_at >= cast('" in t.read_text() for t in tests
-    ), tests
+    assert len(tests) == 3 and all("and received_at >= cast('" in t.read_text() for t in tests), (
+        tests
+    )
     full = _assert_equals_a_build_from_nothing(warehouse, tmp_path / "from-nothing")
     # the policies merged night by night hold what every version computed at once holds: each
     # version's premium once, the same current version, the same files taken in
