@@ -422,11 +422,12 @@ def _limit_the_logins(app) -> None:
 def _harden(app) -> None:
     """FLASK_APP_MUTATOR: runs in every process that makes Superset's app (gunicorn workers, the
     Celery worker, `fpa superset sync`)."""
-    from fpa.dashboards.drawn import wait_before_superset_screenshots
-
     _lock_down_duckdb_connections()
     _interrupt_duckdb_after_the_time_limit()
-    wait_before_superset_screenshots(SCREENSHOT_DRAWN_WAIT)
+    if _redis:  # where reports run (the only screenshots: THUMBNAILS is off)
+        from fpa.dashboards.drawn import wait_before_superset_screenshots
+
+        wait_before_superset_screenshots(SCREENSHOT_DRAWN_WAIT)
     _limit_the_logins(app)
     app.after_request(_hide_people)
 

@@ -1,5 +1,6 @@
-{# What an incremental "current state" model (int_policies__current, int_claims__current)
-   recomputes on a night, and what it held of it before.
+{# What an incremental "current state" model recomputes on a night, and what it held of it
+   before: int_claims__current (a claim has few versions). int_policies__current merges instead
+   (below); it shares current_state_before.
 
    changed_keys: the keys with a version in a loaded file the current-state table has not seen
    (no row of it is some key's current state yet); none when the table does not exist or the

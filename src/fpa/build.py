@@ -155,14 +155,9 @@ def parse_cache() -> Path:
     return base / "fpa" / "dbt" / checkout / PARSE_FILE
 
 
-def warm_up() -> subprocess.Popen:
-    """Start dbt's process now, before the ingest; it runs the job `build` gives it."""
-    return warm.start("fpa.build")
-
-
 def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -> BuildResult:
     """`dbt build` (seeds, models and data tests) into builds/<run_id>.duckdb. `child`: a dbt
-    process started by warm_up().
+    process started by warm.start_dbt().
 
     The nightly selector (dbt/selectors.yml) leaves the unit tests and the seeds' own data
     tests to the test suite, as dbt advises: their inputs are the code's, so a night would only
@@ -195,7 +190,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
         "cwd": str(folder),
     }
     started = time.monotonic()
-    child = child or warm_up()
+    child = child or warm.start_dbt()
     log, _ = child.communicate(json.dumps(job))
     result.seconds = time.monotonic() - started
     if workfile.exists():
@@ -264,7 +259,7 @@ def _keep_parse(saved: Path) -> None:
         pass  # a cache that cannot be written only costs the next new warehouse its parse
 
 
-if __name__ == "__main__":  # the child of warm_up: import dbt first, then wait for the job
+if __name__ == "__main__":  # the child of warm.start_dbt: import dbt first, then wait for the job
     from dbt.cli.main import dbtRunner
 
     spec = json.loads(sys.stdin.read())

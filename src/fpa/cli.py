@@ -80,12 +80,9 @@ def _load(args: argparse.Namespace) -> int:
     from fpa import warm
 
     dbt = warm.start_dbt()  # before the night's own imports
-    try:
+    with warm.stopped_on_error(dbt):
         from fpa.night import load
         from fpa.state import StateBusy
-    except BaseException:
-        warm.stop(dbt)
-        raise
     try:
         inbox = None if args.from_archive else Path(args.inbox)
         result = load(
