@@ -217,7 +217,7 @@ def test_the_build_ran_every_model_and_test(small_night):
     for (kind, status), n in result.build.nodes.items():
         nodes[kind, status] += n
     # every model of the project, each exactly once
-    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 50
+    assert nodes["model", "success"] == len(list((DBT_DIR / "models").rglob("*.sql"))) == 51
     # the suite runs the unit tests and the seeds' own tests, below: 81 of the 97 data tests
     assert not [k for k in nodes if k[0] == "unit_test"]
     assert nodes["test", "pass"] == 81
@@ -310,6 +310,45 @@ def test_docs_generate_describes_every_mart(small_night):
     }
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.fpa.insurance_city_year" in catalog["nodes"]
+
+
+# what makes a model's SQL differ from night to night while the project stays the same
+NIGHTLY_JINJA = ("run_started_at", "run_query", "invocation_id", "env_var", "modules.datetime")
+
+
+def test_every_view_whose_sql_has_the_nights_time_is_rebuilt_each_night(small_night):
+    """A night that starts from the last build's candidate does not write its views again
+    (dbt/selectors.yml, nightly_from_last_build) but those tagged per_night: every view whose
+    SQL, or a macro it calls at any depth, reads the night's time or the database."""
+    warehouse, _ = small_night
+    proc = _dbt(["parse"], warehouse)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    manifest = json.loads((builds_dir(warehouse) / "dbt" / "target" / "manifest.json").read_text())
+    macros = manifest["macros"]
+    varying = {uid for uid, m in macros.items() if any(j in m["macro_sql"] for j in NIGHTLY_JINJA)}
+    while True:  # and the macros that call them
+        more = {
+            uid
+            for uid, m in macros.items()
+            if uid not in varying and set(m["depends_on"]["macros"]) & varying
+        }
+        if not more:
+            break
+        varying |= more
+    views = {
+        n["name"]: n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"]["materialized"] == "view"
+    }
+    nightly = {
+        name
+        for name, n in views.items()
+        if any(j in n["raw_code"] for j in NIGHTLY_JINJA)
+        or set(n["depends_on"]["macros"]) & varying
+    }
+    tagged = {name for name, n in views.items() if "per_night" in n["tags"]}
+    assert nightly == tagged == {"int_calendar__report_months"}
+    assert len(views) == 20
 
 
 def test_the_backfill_from_the_archive_publishes_the_same_marts(small_night, tmp_path):

@@ -92,6 +92,15 @@ def forget_increments(warehouse: Path) -> None:
         shutil.rmtree(folder)
 
 
+def last_build(warehouse: Path) -> Path:
+    """A copy of the last successful build's candidate as dbt left it, which the next build
+    starts from: the to-date marts are incremental by year in it (dbt/macros/insurance_to_date.sql)
+    instead of written whole each night, and the seeds and views are not written again
+    (dbt/selectors.yml). Beside the work database, so that it is kept, stamped and forgotten
+    with it: its rows were computed from the work database's tables as they are."""
+    return work_db(warehouse).with_name("last_build.duckdb")
+
+
 def _stamp(warehouse: Path) -> Path:
     """The digest of the project version that built the work database."""
     return work_db(warehouse).with_name("project.sha256")
@@ -178,14 +187,23 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     result = BuildResult(candidate)
     target = folder / "dbt" / "target"
     run_results = target / "run_results.json"
-    run_results.unlink(missing_ok=True)
+    for stale in (run_results, target / FAILED_NODES):
+        stale.unlink(missing_ok=True)
     _seed_parse(target / PARSE_FILE)
     stamp, digest = _check_increments(warehouse)
     # unstamped while dbt writes: a night killed mid-build (its tables half merged) leaves no
     # stamp, and the next build computes them whole
     stamp.unlink(missing_ok=True)
+    base = last_build(warehouse)
+    selector = "nightly"
+    if base.exists():  # taken, not copied: the build's success makes the next one
+        os.replace(base, workfile)
+        selector = "nightly_from_last_build"
     job = {
-        "args": dbt_args(["build", "--selector", "nightly"], warehouse),
+        # dbt's own manifest.json (written twice, 0.8 s at each night's start and end) is not
+        # needed: the child writes run_results.json and the failed nodes' names itself
+        "args": dbt_args(["build", "--selector", selector, "--no-write-json"], warehouse),
+        "target": str(target),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
         "cwd": str(folder),
     }
@@ -212,31 +230,63 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     result.success = child.returncode == 0 and not result.failures
     if result.success:
         _keep_parse(target / PARSE_FILE)
+        # before the gate writes its results into the candidate and the publication takes its
+        # work schemas out (the views a night does not write again)
+        _copy(candidate, base)
         stamp.write_text(digest)
     else:
         forget_increments(warehouse)
     return result
 
 
+def _copy(file: Path, to: Path) -> None:
+    """Whole or not at all."""
+    partial = to.with_name(f"{to.name}.{os.getpid()}")
+    shutil.copyfile(file, partial)
+    os.replace(partial, to)
+
+
+FAILED_NODES = "failed_nodes.json"  # beside run_results.json: {unique_id: readable name}
+
+
 def _node(target: Path, unique_id: str) -> str:
-    """A failed node as a reader can find it: `model stg_x`, or for a data test what it tests
-    (`test accepted_values of stg_insurer__policies.policy_status`), from dbt's manifest: a
-    test's unique id ends with a hash, and its name is cut where its arguments are not ASCII."""
-    kind, _, rest = unique_id.partition(".")
-    name = rest.partition(".")[2].split(".")[0] or unique_id
-    if kind != "test":
-        return f"{kind} {name}"
+    """A failed node as a reader can find it, as the child named it (_describe)."""
     try:
-        node = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"][
-            unique_id
-        ]
-    except (OSError, ValueError, KeyError):
-        return f"test {name}"
-    test = (node.get("test_metadata") or {}).get("name") or node.get("name") or name
-    on = (node.get("attached_node") or "").rpartition(".")[2]
-    column = node.get("column_name")
+        names = json.loads((target / FAILED_NODES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        names = {}
+    kind, _, rest = unique_id.partition(".")
+    return names.get(unique_id) or f"{kind} {rest.partition('.')[2].split('.')[0] or unique_id}"
+
+
+def _describe(node) -> str:
+    """`model stg_x`, or for a data test what it tests (`test accepted_values of
+    stg_insurer__policies.policy_status`): a test's unique id ends with a hash, and its name is
+    cut where its arguments are not ASCII."""
+    kind = node.unique_id.split(".")[0]
+    if kind != "test":
+        return f"{kind} {node.name}"
+    meta = getattr(node, "test_metadata", None)
+    test = (meta.name if meta else None) or node.name
+    on = (getattr(node, "attached_node", None) or "").rpartition(".")[2]
+    column = getattr(node, "column_name", None)
     where = f"{on}.{column}" if on and column else on
     return f"test {test} of {where}" if where else f"test {test}"
+
+
+def _write_results(outcome, target: Path) -> None:
+    """What `--no-write-json` leaves out and the night reads: dbt's run_results.json, written by
+    dbt's own code, and the failed nodes' names."""
+    result = outcome.result
+    if result is None or not hasattr(result, "write"):
+        return  # dbt stopped before running anything: no run_results, the night says so
+    result.write(str(target / "run_results.json"))
+    failed = {
+        r.node.unique_id: _describe(r.node)
+        for r in result.results
+        if str(getattr(r.status, "value", r.status)) in ("error", "fail")
+    }
+    (target / FAILED_NODES).write_text(json.dumps(failed, ensure_ascii=False), encoding="utf-8")
 
 
 def _seed_parse(saved: Path) -> None:
@@ -266,4 +316,5 @@ if __name__ == "__main__":  # the child of warm.start_dbt: import dbt first, the
     os.environ.update(spec["env"])
     os.chdir(spec["cwd"])
     outcome = dbtRunner().invoke(spec["args"])
+    _write_results(outcome, Path(spec["target"]))
     sys.exit(0 if outcome.success else 1)

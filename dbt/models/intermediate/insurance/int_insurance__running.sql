@@ -41,19 +41,7 @@ bounds as (
 
 to_build as (
     {% if is_incremental() %}
-        -- the years the policies and claims this build recomputed counted in before
-        -- (int_*__changed) and count in now (the rows of int_*__current this build wrote): a
-        -- day's rows, not the history
-        select written_year as year from {{ ref('int_policies__changed') }} where held
-        union
-        select written_year as year from {{ ref('int_policies__current') }}
-        where built_at = cast('{{ run_started_at }}' as timestamptz)
-        union
-        select settled_year as year from {{ ref('int_claims__changed') }}
-        where held and settled_year is not null
-        union
-        select settled_year as year from {{ ref('int_claims__current') }}
-        where built_at = cast('{{ run_started_at }}' as timestamptz) and settled_year is not null
+        {{ years_counted_by_this_build() }}
         union
         select unnest(range(
             coalesce((select year(max(as_of_date)) from {{ this }}), year(last_day)),

@@ -80,3 +80,10 @@ qualify row_number() over (
     partition by policy_no
     order by changed_on desc nulls last, file_day desc, file_line desc, received_at desc
 ) = 1
+{% if not is_incremental() %}
+    -- stored in policy_no order when built whole (a night appends its day's policies after):
+    -- a policy number starts with its product and year, so a night's lookup of its day's
+    -- policies (int_policies__changed) reads the row groups of the years it touches, not ten
+    -- years of policies (1.4 -> 0.3 s on a new year's night at ten years; 6 s more on a backfill)
+    order by policy_no
+{% endif %}
