@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 import yaml
+from support.equal_builds import equals_a_build_from_nothing
 from support.extracts import arrival, broken, person, policy, policy_file
 from support.personal_scan import in_clear
 from support.truth import read_truth, truth_of
@@ -237,6 +238,9 @@ def test_issues_open_stay_open_with_the_same_id_and_are_resolved_by_the_mending_
         ).fetchall()
     # May: on 5 June; June: on 8 July; July: on 20 August, late
     assert rates == [(may, 1, 1, 1), (june, 1, 1, 1), (july, 1, 1, 0)]
+    # the resolutions kept night by night (int_issues__policy_resolutions) are what every
+    # version read at once finds
+    equals_a_build_from_nothing(warehouse, tmp_path / "from-nothing")
 
 
 # ---- the generator's messy inbox ---------------------------------------------------------------

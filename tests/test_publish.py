@@ -21,6 +21,7 @@ import duckdb
 import pytest
 import yaml
 from support.deliveries import write_policies
+from support.equal_builds import equals_a_build_from_nothing
 
 from fpa.clock import CST
 from fpa.gate import SUITES_FILE, load_suites, thresholds
@@ -335,7 +336,7 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     assert len(tests) == 3 and all("and received_at >= cast('" in t.read_text() for t in tests), (
         tests
     )
-    full = _assert_equals_a_build_from_nothing(warehouse, tmp_path / "from-nothing")
+    full = equals_a_build_from_nothing(warehouse, tmp_path / "from-nothing")
     # the policies merged night by night hold what every version computed at once holds: each
     # version's premium once, the same current version, the same files taken in
     with duckdb.connect(str(work_db(warehouse)), read_only=True) as con:
@@ -355,35 +356,6 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     with duckdb.connect(str(warehouse), read_only=True) as con:
         policies = "SELECT count(*) FROM marts.insurance_county_year WHERE year = 2023"
         assert con.execute(policies).fetchone()[0] > 0
-
-
-def _assert_equals_a_build_from_nothing(warehouse: Path, elsewhere: Path) -> Path:
-    """Every dbt table of the published file equals, row for row, a build of the same state
-    from nothing (a copy of the warehouse folder without its incremental tables: the original
-    keeps them for the next night). The copy's warehouse path."""
-    from fpa.build import build, forget_increments
-
-    copy = elsewhere / warehouse.parent.name / warehouse.name
-    shutil.copytree(warehouse.parent, copy.parent)
-    forget_increments(copy)
-    full = build(copy, "full-build")
-    assert full.success, full.failures
-    with duckdb.connect(str(full.candidate), read_only=True) as con:
-        con.execute(f"ATTACH '{warehouse}' AS published (READ_ONLY)")
-        # dbt's tables (the gate adds its results at publication)
-        tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = "
-            "current_database() AND schema_name IN ('marts', 'dashboards')"
-        ).fetchall()
-        assert len(tables) >= 10
-        for schema, table in tables:
-            ours, theirs = f"published.{schema}.{table}", f"{schema}.{table}"
-            differ = con.execute(
-                f"SELECT count(*) FROM ((FROM {ours} EXCEPT ALL FROM {theirs}) "
-                f"UNION ALL (FROM {theirs} EXCEPT ALL FROM {ours}))"
-            ).fetchone()[0]
-            assert (table, differ) == (table, 0)
-    return copy
 
 
 def _refunds_of_last_year(extracts: list[Path], year: int) -> int:
@@ -428,7 +400,7 @@ def test_a_new_years_night_and_late_refunds_of_last_year_publish_what_a_full_bui
             shutil.move(p, inbox / "insurer" / p.name)
         night = load(inbox, warehouse)
         assert night.published and night.ingest.files["loaded"] == 2, night.summary()
-        _assert_equals_a_build_from_nothing(warehouse, tmp_path / equals)
+        equals_a_build_from_nothing(warehouse, tmp_path / equals)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@
 select
     t.*,
     strftime(t.as_of_date, '%Y-%m-%d') as as_of,
-    t.as_of_date = (select max(as_of_date) from {{ ref('insurance_progress_trend') }})
+    t.as_of_date = (select max(n.as_of_date) from {{ ref('insurance_progress_trend') }} as n)
         as is_newest_day,
     -- the cities' table's cells of a year without targets (from 2024): what it lacks in words,
     -- where Superset's table prints N/A
@@ -22,4 +22,4 @@ select
         as completion_label,
     coalesce(printf('%+.2f', t.ahead_of_schedule * 100), '—') as ahead_label
 from {{ ref('insurance_progress_trend') }} as t
-where t.year in (select year from {{ ref('int_insurance__to_date_years') }})
+where t.year in (select y.year from {{ ref('int_insurance__to_date_years') }} as y)

@@ -15,9 +15,9 @@
 select
     p.*,
     pr.product_name,
-    p.year = (select max(year) from {{ ref('insurance_progress') }}) as is_newest_year
+    p.year = (select max(n.year) from {{ ref('insurance_progress') }} as n) as is_newest_year
 from {{ ref('insurance_progress') }} as p
 inner join {{ ref('products') }} as pr on p.product_code = pr.product_code
 where
     p.area_level != 'county'
-    and p.year in (select year from {{ ref('int_insurance__to_date_years') }})
+    and p.year in (select y.year from {{ ref('int_insurance__to_date_years') }} as y)

@@ -50,36 +50,40 @@ with versions as (
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}
-)
+),
 
 -- One window pass: the net premium and the number of versions are windows over the same
 -- partition as the ordering that picks the current state, so DuckDB partitions and sorts the
 -- versions once (a GROUP BY joined back to the latest version sorts them twice).
-select
-    policy_no,
-    product_code,
-    county_code,
-    year(written_on) as written_year,
-    written_on,
-    units,
-    person_key,
-    policy_status,
-    policy_status != '退保' as is_in_force_or_expired,
-    sum(premium_net_yuan) over per_policy as premium_net_yuan,
-    cast(sum(versions) over per_policy as bigint) as versions,
-    -- the current version's place in the order: what the next night's versions are merged by
-    changed_on,
-    file_day,
-    file_line,
-    received_at,
-    -- the build that wrote the row: its uniqueness test reads only the newest build's rows
-    cast('{{ run_started_at }}' as timestamptz) as built_at
-from versions
-window per_policy as (partition by policy_no)
-qualify row_number() over (
-    partition by policy_no
-    order by changed_on desc nulls last, file_day desc, file_line desc, received_at desc
-) = 1
+current_state as (
+    select
+        policy_no,
+        product_code,
+        county_code,
+        year(written_on) as written_year,
+        written_on,
+        units,
+        person_key,
+        policy_status,
+        policy_status != '退保' as is_in_force_or_expired,
+        sum(premium_net_yuan) over per_policy as premium_net_yuan,
+        cast(sum(versions) over per_policy as bigint) as versions,
+        -- the current version's place in the order: what the next night's versions are merged by
+        changed_on,
+        file_day,
+        file_line,
+        received_at,
+        -- the build that wrote the row: its uniqueness test reads only the newest build's rows
+        cast('{{ run_started_at }}' as timestamptz) as built_at
+    from versions
+    window per_policy as (partition by policy_no)
+    qualify row_number() over (
+        partition by policy_no
+        order by changed_on desc nulls last, file_day desc, file_line desc, received_at desc
+    ) = 1
+)
+
+select * from current_state
 {% if not is_incremental() %}
     -- stored in policy_no order when built whole (a night appends its day's policies after):
     -- a policy number starts with its product and year, so a night's lookup of its day's
