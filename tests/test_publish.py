@@ -331,6 +331,16 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
             ).fetchall()
         assert len(by_build) == 2 and 0 < by_build[1][0] < by_build[0][0], name
 
+    # the night started from the first night's candidate (fpa.build.last_build): the to-date
+    # marts merged by year, the seeds and views it held not written again, every test run
+    assert (second.build.nodes["model", "success"], second.build.nodes["test", "pass"]) == (34, 81)
+    assert "seed" not in {kind for kind, _ in second.build.nodes}
+    for mart in (
+        "marts/insurance/insurance_progress.sql",
+        "dashboards/insurance_progress_trend.sql",
+        "dashboards/insurance_progress_named.sql",
+    ):
+        assert "delete from" in (target / "run" / "fpa" / "models" / mart).read_text(), mart
     # the staging tests of every policy version read this night's (macros/get_where_subquery.sql)
     tests = list((target / "compiled").rglob("*_stg_insurer__pol*.sql"))
     assert len(tests) == 3 and all("and received_at >= cast('" in t.read_text() for t in tests), (

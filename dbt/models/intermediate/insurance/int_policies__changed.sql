@@ -6,7 +6,8 @@
 -- The lookup reads a day's keys among every policy held (29 M at ten years): DuckDB pushes the
 -- keys into the scan of int_policies__current as a filter on its row groups only when it may
 -- build one from thousands of values, and only without the compressed-string projection it puts
--- between the scan and the join (0.8 -> 0.1 s at ten years); both set back after.
+-- between the scan and the join (0.8 -> 0.1 s at ten years); both set back after (a node run
+-- beside it meanwhile plans with them too: plans, not results).
 {{ config(
     materialized='table',
     database='work',
