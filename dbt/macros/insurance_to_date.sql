@@ -44,12 +44,7 @@ with progress as (
         dayofyear(r.as_of_date)
         / cast(dayofyear(make_date(r.year, 12, 31)) as double) as time_share
     from {{ ref('int_insurance__running') }} as r
-    left join {{ ref('int_targets__areas') }} as t
-        on
-            r.year = t.year
-            and r.product_code = 'JSGA'
-            and r.area_level != 'county'
-            and r.city_code is not distinct from t.city_code
+    left join {{ ref('int_targets__areas') }} as t on {{ target_of('r', 't') }}
     where {{ rows }}
 )
 
@@ -87,15 +82,9 @@ left join {{ ref('int_insurance__running') }} as ly
     on
         cast(p.as_of_date - interval 1 year as date) = ly.as_of_date
         and p.product_code = ly.product_code
-        and p.area_level = ly.area_level
-        and p.city_code is not distinct from ly.city_code
-        and p.county_code is not distinct from ly.county_code
+        and {{ same_area('p', 'ly') }}
 left join {{ ref('int_population__areas') }} as pop
-    on
-        p.year = pop.year
-        and p.area_level = pop.area_level
-        and p.city_code is not distinct from pop.city_code
-        and p.county_code is not distinct from pop.county_code
+    on p.year = pop.year and {{ same_area('p', 'pop') }}
 left join {{ ref('regions_cities') }} as ci on p.city_code = ci.city_code
 left join {{ ref('regions_counties') }} as co on p.county_code = co.county_code
 {% endmacro %}

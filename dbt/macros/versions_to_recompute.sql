@@ -54,22 +54,27 @@
         {% endif %}
 {% endmacro %}
 
-{# The rows in those files, as a condition on file_sha256 and received_at. A file's rows carry
+{# Whether this is a run that builds or tests (not a compile, docs or parse): a model may then
+   read the database while it is compiled (run_query), which compiling it alone must not need. #}
+{% macro building() %}
+    {{ return(execute and flags.WHICH in ('build', 'run', 'test')) }}
+{% endmacro %}
+
+{# The rows in the files files_to_take_in lists, as a condition on file_sha256 and received_at. A file's rows carry
    its arrival (received_at, the file's time as landed), and the raw tables are appended in
    order of arrival: the earliest arrival among the files, read first, lets DuckDB skip the row
    groups of the history instead of comparing every row's file checksum. Exact either way (a
    file landed with an old time is still in the list); no file to take in: no row. #}
 {% macro rows_to_take_in(source, taken_in, audit=none) %}
     {% set earliest = none %}
-    {# read when the model is built: compiling it (docs, compile) needs no database state #}
-    {% set building = execute and flags.WHICH in ('build', 'run', 'test') %}
-    {% if building %}
+    {% set reading = building() %}
+    {% if reading %}
         {% set earliest = run_query(
             "select cast(min(received_at) as varchar) from ("
             ~ files_to_take_in(source, taken_in, audit) ~ ")"
         ).columns[0].values()[0] %}
     {% endif %}
-    {% if building and earliest is none %}
+    {% if reading and earliest is none %}
         false
     {% else %}
         file_sha256 in (select file_sha256 from ({{ files_to_take_in(source, taken_in, audit) }}))

@@ -115,9 +115,7 @@ left join added as k
     on
         d.as_of_date = k.day
         and p.product_code = k.product_code
-        and a.area_level = k.area_level
-        and a.city_code is not distinct from k.city_code
-        and a.county_code is not distinct from k.county_code
+        and {{ same_area('a', 'k') }}
 window to_date as (
     partition by d.year, p.product_code, a.area_level, a.city_code, a.county_code
     order by d.as_of_date

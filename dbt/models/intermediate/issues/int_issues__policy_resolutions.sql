@@ -18,84 +18,81 @@
 ) }}
 -- depends_on: {{ ref('stg_audit__load_audit') }}
 
-with issues as (
+{# the policy rows' issues; on a night, those new or seen again since the last build #}
+{% set issues %}
     select
         issue_key,
         record_no,
         last_seen_at
     from {{ ref('int_issues__insurer_sightings') }}
     where source = 'insurer_policy'
-)
-
-{% if is_incremental() %}
-    {# the earliest last sighting of the issues new or seen again: the versions to read arrived
-       after it (read when the model is built, as macros/versions_to_recompute.sql does) #}
-    {% set since = none %}
-    {% if execute and flags.WHICH in ('build', 'run', 'test') %}
-        {% set since = run_query(
-            "select cast(min(i.last_seen_at) as varchar) from "
-            ~ ref('int_issues__insurer_sightings') ~ " as i left join " ~ this ~ " as b "
-            ~ "on i.issue_key = b.issue_key and i.last_seen_at = b.last_seen_at "
-            ~ "where i.source = 'insurer_policy' and b.issue_key is null"
-        ).columns[0].values()[0] %}
-    {% endif %}
-
-    , renewed as (
-        select i.*
-        from issues as i
+{% endset %}
+{% set renewed %}
+    select i.*
+    from ({{ issues }}) as i
+    {% if is_incremental() %}
         left join {{ this }} as b
             on i.issue_key = b.issue_key and i.last_seen_at = b.last_seen_at
         where b.issue_key is null
-    ),
+    {% endif %}
+{% endset %}
+{# on a night, the earliest last sighting among those: the versions to read arrived after it #}
+{% set since = none %}
+{% if is_incremental() and building() %}
+    {% set since = run_query(
+        "select cast(min(last_seen_at) as varchar) from (" ~ renewed ~ ")"
+    ).columns[0].values()[0] %}
+{% endif %}
 
-    versions_since as (
-        select
-            policy_no,
-            received_at
-        from {{ ref('stg_insurer__policies') }}
+with renewed as (
+    {{ renewed }}
+),
+
+versions_since as (
+    select
+        policy_no,
+        received_at
+    from {{ ref('stg_insurer__policies') }}
+    {% if is_incremental() %}
         where
             {% if since is none %}
                 false
             {% else %}
                 received_at > cast('{{ since }}' as timestamptz)
             {% endif %}
-    ),
+    {% endif %}
+)
 
-    tonight as (
+{% if is_incremental() %}
+    , tonight as (
         select
             policy_no,
             received_at
         from {{ ref('stg_insurer__policies') }}
         where {{ rows_to_take_in('insurer_policy', policies_taken_in()) }}
     )
+{% endif %}
 
-    select
-        i.issue_key,
-        i.last_seen_at,
-        min(v.received_at) as resolved_at
-    from renewed as i
-    left join versions_since as v
-        on i.record_no = v.policy_no and i.last_seen_at < v.received_at
-    group by i.issue_key, i.last_seen_at
+select
+    i.issue_key,
+    i.last_seen_at,
+    min(v.received_at) as resolved_at
+from renewed as i
+left join versions_since as v
+    on i.record_no = v.policy_no and i.last_seen_at < v.received_at
+group by i.issue_key, i.last_seen_at
+{% if is_incremental() %}
     union all
+    -- the issues seen before, as last seen then
     select
         b.issue_key,
         b.last_seen_at,
         -- least() passes over a NULL: the one found before, or the night's, or none
         least(b.resolved_at, min(t.received_at)) as resolved_at
     from {{ this }} as b
-    inner join issues as i
+    inner join ({{ issues }}) as i
         on b.issue_key = i.issue_key and b.last_seen_at = i.last_seen_at
     left join tonight as t
         on i.record_no = t.policy_no and b.last_seen_at < t.received_at
     group by b.issue_key, b.last_seen_at, b.resolved_at
-{% else %}
-    select
-        i.issue_key,
-        i.last_seen_at,
-        min(p.received_at) as resolved_at
-    from issues as i
-    left join {{ ref('stg_insurer__policies') }} as p
-        on i.record_no = p.policy_no and i.last_seen_at < p.received_at
-    group by i.issue_key, i.last_seen_at
 {% endif %}

@@ -49,15 +49,6 @@ from areas as a
 inner join {{ ref('products') }} as p using (product_code)
 left join {{ ref('regions_cities') }} as ci on a.city_code = ci.city_code
 left join {{ ref('regions_counties') }} as co on a.county_code = co.county_code
-left join {{ ref('int_targets__areas') }} as t
-    on
-        a.year = t.year
-        and a.product_code = 'JSGA'
-        and a.area_level != 'county'
-        and a.city_code is not distinct from t.city_code
+left join {{ ref('int_targets__areas') }} as t on {{ target_of('a', 't') }}
 left join {{ ref('int_population__areas') }} as pop
-    on
-        a.year = pop.year
-        and a.area_level = pop.area_level
-        and a.city_code is not distinct from pop.city_code
-        and a.county_code is not distinct from pop.county_code
+    on a.year = pop.year and {{ same_area('a', 'pop') }}
