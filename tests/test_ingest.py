@@ -2,6 +2,8 @@
 the truth exactly, nothing personal survives the parser, and running again changes nothing."""
 
 import collections
+import errno
+import os
 import re
 import shutil
 import subprocess
@@ -201,6 +203,38 @@ def test_the_same_file_again_under_its_name_or_another_is_counted_once(tmp_path,
     with state(warehouse) as con:
         claims = con.execute("SELECT count(*) FROM raw.insurer_claims").fetchone()[0]
     assert claims == len(read_csv(src)["rows"]) - result.rows_quarantined
+
+
+@pytest.mark.parametrize("kernel_copy", ["copy_file_range", "refused part-way"])
+def test_the_landing_copy_is_the_file_byte_for_byte(
+    tmp_path, small_inbox, monkeypatch, kernel_copy
+):
+    """The archive is what a reprocess reads: its copy equals the delivered file, whether the
+    kernel copies it or refuses part-way (another file system on an old kernel) and the read/write
+    loop starts over."""
+    from fpa import landing
+
+    src = sorted(small_inbox.glob("insurer/JS_POLICY_2023*.csv"))[5]
+    if kernel_copy == "refused part-way":
+        real = os.copy_file_range
+        calls = []
+
+        def refused(fd_in, fd_out, count, *args):
+            calls.append(count)
+            if len(calls) > 1:
+                raise OSError(errno.EXDEV, "cross-device")
+            return real(fd_in, fd_out, 1000)  # some bytes copied before the refusal
+
+        monkeypatch.setattr(os, "copy_file_range", refused)
+    received = landing.scan(small_inbox).complete
+    received = next(r for r in received if r.file_name == f"insurer/{src.name}")
+    (tmp_path / "landing").mkdir()
+    sha = received.sha256()
+    copy = landing.archive(received, sha, tmp_path / "landing")
+    assert copy.read_bytes() == src.read_bytes() and copy.name == sha
+    assert copy.stat().st_mode & 0o777 == 0o600
+    if kernel_copy == "refused part-way":
+        assert len(calls) == 2
 
 
 def fpa(*args: str) -> subprocess.CompletedProcess:
