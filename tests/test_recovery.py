@@ -84,6 +84,26 @@ def test_what_a_night_writes_is_its_owners_only(base):
 
 
 @pytest.mark.slow
+def test_a_dbt_child_started_before_the_umask_writes_private_files(night):
+    """dbt's child started by a caller whose umask lets others read (a benchmark starts it
+    first thing, as `fpa load` does): the files dbt creates are its owner's only all the same."""
+    from fpa import warm
+
+    inbox, warehouse = night
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    before = os.umask(0o022)
+    try:
+        dbt = warm.start_dbt()
+    finally:
+        os.umask(before)
+    result = load(inbox, warehouse, dbt_process=dbt)
+    assert result.published, result.summary()
+    target = warehouse.parent / "builds" / "dbt" / "target"
+    assert mode(target / "run_results.json") == 0o600  # written anew by the child each build
+    assert readable_by_others(warehouse.parent) == []
+
+
+@pytest.mark.slow
 def test_a_warehouse_left_readable_is_tightened_by_the_next_night(night):
     inbox, warehouse = night
     folder = warehouse.parent

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpa import warm
-from fpa.paths import DBT_DIR, private_dir, private_file
+from fpa.paths import DBT_DIR, PRIVATE_UMASK, private_dir, private_file
 from fpa.state import StatePaths
 
 # the three paths dbt/profiles.yml reads
@@ -318,6 +318,9 @@ def _keep_parse(saved: Path) -> None:
 
 
 if __name__ == "__main__":  # the child of warm.start_dbt: import dbt first, then wait for the job
+    # the work database, the candidate and the logs are its owner's only, whoever started the
+    # child (a caller that starts it before its own umask is set: a benchmark, a test)
+    os.umask(PRIVATE_UMASK)
     from dbt.cli.main import dbtRunner
 
     spec = json.loads(sys.stdin.read())
