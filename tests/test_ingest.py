@@ -237,6 +237,19 @@ def test_the_landing_copy_is_the_file_byte_for_byte(
         assert len(calls) == 2
 
 
+@pytest.mark.parametrize(("extracts", "groups"), [(56, 9), (5, 2), (2, 7), (0, 3), (3, 0)])
+def test_workbook_groups_are_spread_among_the_extracts_each_kind_in_its_order(extracts, groups):
+    from fpa.ingest import _interleaved
+
+    steps = _interleaved([("e", i) for i in range(extracts)], [("g", i) for i in range(groups)])
+    assert [i for k, i in steps if k == "e"] == list(range(extracts))
+    assert [i for k, i in steps if k == "g"] == list(range(groups))
+    if extracts and groups:  # no run of extracts longer than an even share, none left at the end
+        kinds = "".join(k for k, _ in steps)
+        assert max(map(len, kinds.split("g"))) <= -(-extracts // groups)
+        assert kinds.endswith("g") and (groups <= extracts) == ("gg" not in kinds)
+
+
 def fpa(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True)
 

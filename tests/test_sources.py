@@ -2,6 +2,7 @@
 values written here: what loads, what is quarantined and why, what is rejected."""
 
 import os
+import shutil
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -302,13 +303,29 @@ def test_the_person_key_in_sql_is_the_keyed_hmac():
 
 @pytest.fixture(params=["iconv", "codec"])
 def transcoder(request, monkeypatch):
-    """Both ways a GB18030 file is transcoded: glibc's iconv, and Python's codec (a machine
-    without iconv)."""
+    """Both ways a GB18030 file is transcoded: glibc's iconv (here whatever the file's size),
+    and Python's codec (a machine without iconv)."""
     if request.param == "codec":
         monkeypatch.setattr(insurer, "ICONV", None)
     else:
         assert insurer.ICONV, "iconv (Debian's libc-bin) is not on PATH"
+        monkeypatch.setattr(insurer, "ICONV_FROM_BYTES", 0)
     return request.param
+
+
+def test_a_small_file_takes_the_codec_and_a_days_policies_iconv(tmp_path, monkeypatch):
+    """iconv is started for a file of ICONV_FROM_BYTES or more only: an iconv that always
+    fails (/bin/false) rejects the large file and not the small one."""
+    monkeypatch.setattr(insurer, "ICONV", shutil.which("false"))
+    line = "GA1,金城江区\r\n"
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    rows = insurer.ICONV_FROM_BYTES // len(line.encode("gb18030"))
+    for path, n in ((small, rows - 100), (large, rows)):
+        text = "保单号,所属县区\r\n" + line * n + f"TRAILER,{n},0.00\r\n"
+        path.write_bytes(text.encode("gb18030"))
+    assert transcode(small, tmp_path / "out.csv") == ("gb18030", f"TRAILER,{rows - 100},0.00")
+    with pytest.raises(Rejected):
+        transcode(large, tmp_path / "out.csv")
 
 
 def test_transcoding_across_chunks_is_the_whole_file_decoded(tmp_path, transcoder):
