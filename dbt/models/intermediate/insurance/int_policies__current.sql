@@ -91,7 +91,10 @@ with versions as (
             cast(versions as bigint) as versions,
             {{ place_and_build }}
         from versions
-        anti join several_versions using (policy_no)
+        where not exists (
+            select 1 from several_versions as s
+            where s.policy_no = versions.policy_no
+        )
     ),
 {% endif %}
 
@@ -106,7 +109,10 @@ current_state as (
         {{ place_and_build }}
     from versions
     {% if not is_incremental() %}
-        semi join several_versions using (policy_no)
+        where exists (
+            select 1 from several_versions as s
+            where s.policy_no = versions.policy_no
+        )
     {% endif %}
     window per_policy as (partition by policy_no)
     qualify row_number() over (
