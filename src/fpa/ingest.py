@@ -204,13 +204,12 @@ def _interleaved(extracts: list, groups: list) -> list:
     order: a group is parsed in the reader's process while DuckDB reads a batch of extracts,
     where after the last batch its parse had nothing beside it (6 s at the end of ten years'
     backfill). Kinds touch tables of their own, so the state is the same in any such order."""
-    steps = []
-    for i, step in enumerate(extracts):
-        steps.append(step)
-        # the groups due by the end of this batch, in proportion
-        while len(steps) - i - 1 < len(groups) * (i + 1) // len(extracts):
-            steps.append(groups[len(steps) - i - 1])
-    return steps + groups[len(steps) - len(extracts) :]
+    steps, placed = [], 0
+    for i, step in enumerate(extracts, 1):
+        due = len(groups) * i // len(extracts)  # the groups due by the end of this batch
+        steps += [step, *groups[placed:due]]
+        placed = due
+    return steps + groups[placed:]
 
 
 def _landing_plan(con, files: list) -> list[tuple[landing.Received, str, str | None]]:
