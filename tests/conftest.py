@@ -7,6 +7,7 @@ import pytest
 from support.truth import SEED
 
 from fpa.generate.inbox import generate
+from fpa.sources import insurer
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,16 @@ def small_night(small_inbox, tmp_path_factory):
     result = load(small_inbox, warehouse)
     assert result.published, result.summary()
     return warehouse, result
+
+
+@pytest.fixture(params=["iconv", "codec"])
+def transcoder(request, monkeypatch):
+    """Both ways a GB18030 file is transcoded: glibc's iconv (here whatever the file's size:
+    these tests' files are smaller than a day's policies, which alone take it), and Python's
+    codec (a small file, or a machine without iconv). A UTF-8 file takes the codec either way."""
+    if request.param == "codec":
+        monkeypatch.setattr(insurer, "ICONV", None)
+    else:
+        assert insurer.ICONV, "iconv (Debian's libc-bin) is not on PATH"
+        monkeypatch.setattr(insurer, "ICONV_FROM_BYTES", 0)
+    return request.param

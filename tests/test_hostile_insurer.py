@@ -31,19 +31,6 @@ UNREADABLE = f"{LAYOUT}: not a readable CSV"
 STRAY = 'unterminated quoted field (a stray ")'
 
 
-@pytest.fixture(params=["iconv", "codec"])
-def transcoder(request, monkeypatch):
-    """Both ways a GB18030 file is transcoded: glibc's iconv (every file of these tests is
-    smaller than a day's policies, which alone take it), and Python's codec (a small file, or a
-    machine without iconv). A UTF-8 file takes the codec either way."""
-    if request.param == "codec":
-        monkeypatch.setattr(insurer, "ICONV", None)
-    else:
-        assert insurer.ICONV, "iconv (Debian's libc-bin) is not on PATH"
-        monkeypatch.setattr(insurer, "ICONV_FROM_BYTES", 0)
-    return request.param
-
-
 def persons(n: int, first: int = 0) -> list[tuple[str, str, str]]:
     """(name, ID number, mobile) of n fake persons of 金城江区 (451202), from the generator."""
     keys = np.arange(first, first + n)

@@ -301,18 +301,6 @@ def test_the_person_key_in_sql_is_the_keyed_hmac():
     assert "6" * 40 not in plan and "\\" * 40 not in plan  # the pads stay out of plans
 
 
-@pytest.fixture(params=["iconv", "codec"])
-def transcoder(request, monkeypatch):
-    """Both ways a GB18030 file is transcoded: glibc's iconv (here whatever the file's size),
-    and Python's codec (a machine without iconv)."""
-    if request.param == "codec":
-        monkeypatch.setattr(insurer, "ICONV", None)
-    else:
-        assert insurer.ICONV, "iconv (Debian's libc-bin) is not on PATH"
-        monkeypatch.setattr(insurer, "ICONV_FROM_BYTES", 0)
-    return request.param
-
-
 def test_a_small_file_takes_the_codec_and_a_days_policies_iconv(tmp_path, monkeypatch):
     """iconv is started for a file of ICONV_FROM_BYTES or more only: an iconv that always
     fails (/bin/false) rejects the large file and not the small one."""
