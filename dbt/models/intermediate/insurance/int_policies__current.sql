@@ -77,13 +77,10 @@ with versions as (
 {% if not is_incremental() %}
     -- a build from nothing: most policies have one version (97 % of ten years'), which is their
     -- current state as it is; only the others go through the window below (the window over
-    -- every version was most of a backfill's build of this model). They are found by a 64-bit
-    -- hash of their number, computed once (read twice, it was computed twice; grouping the
-    -- numbers themselves cost more): a one-version policy whose hash collides with another's
-    -- only takes the window, which gives it the same row.
-    several_versions as materialized (
-        select hash(policy_no) as policy_hash from versions
-        group by policy_hash
+    -- every version was most of a backfill's build of this model)
+    several_versions as (
+        select policy_no from versions
+        group by policy_no
         having count(*) > 1
     ),
 
@@ -94,7 +91,10 @@ with versions as (
             cast(versions as bigint) as versions,
             {{ place_and_build }}
         from versions
-        where hash(policy_no) not in (select policy_hash from several_versions)  -- noqa: RF02
+        where not exists (
+            select 1 from several_versions as s
+            where s.policy_no = versions.policy_no
+        )
     ),
 {% endif %}
 
@@ -109,7 +109,10 @@ current_state as (
         {{ place_and_build }}
     from versions
     {% if not is_incremental() %}
-        where hash(policy_no) in (select policy_hash from several_versions)  -- noqa: RF02
+        where exists (
+            select 1 from several_versions as s
+            where s.policy_no = versions.policy_no
+        )
     {% endif %}
     window per_policy as (partition by policy_no)
     qualify row_number() over (
