@@ -155,8 +155,9 @@ person_policies as {{ once }} (
 -- levels (every person grouped so was most of a full build's time here). They are found by a
 -- 64-bit hash of their key: a single person whose hash collides with another's only takes the
 -- exact way, which counts them the same.
+{% set person_year = 'hash(sign, year, product_code, person_key)' %}
 several as materialized (
-    select hash(sign, year, product_code, person_key) as person_year
+    select {{ person_year }} as person_year
     from person_policies
     where counted
     group by person_year
@@ -174,7 +175,7 @@ first_days as (
     from person_policies
     where
         counted
-        and hash(sign, year, product_code, person_key)
+        and {{ person_year }}
         in (select person_year from several)  -- noqa: RF02
     group by grouping sets (  -- noqa: PRS
         (sign, year, product_code, city_code, county_code, person_key),
@@ -194,7 +195,7 @@ single_person_days as (
     from person_policies
     where
         counted
-        and hash(sign, year, product_code, person_key)
+        and {{ person_year }}
         not in (select person_year from several)  -- noqa: RF02
     group by grouping sets (  -- noqa: PRS
         (year, day, product_code, city_code, county_code),
