@@ -160,8 +160,10 @@ def main() -> None:
         for stage in ("floor", "floor again", "backfill", "mid-year night", "new-year night"):
             s = r[stage]
             ok = "" if stage.startswith("floor") else (" ✗" if s["tree"] > TREE_LIMIT_MIB else "")
-            ratio = {"backfill": f"{s['wall'] / floor:.2f}", "floor again": f"mean {floor:.1f} s"}
-            ratio = ratio.get(stage, "")
+            ratio = {
+                "backfill": f"{s['wall'] / floor:.2f}",
+                "floor again": f"mean {floor:.1f} s",
+            }.get(stage, "")
             print(
                 f"| {r['years']} | {stage} | {s['wall']} | {ratio} | {s['tree']}{ok} "
                 f"| {s['largest']} | {TARGETS.get(stage, '')} | {s['what']} |"
