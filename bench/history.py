@@ -72,10 +72,10 @@ def child(stage: str, inbox: Path, work: Path) -> str:
             return f"{floor(inbox, Path(tmp))} rows"
     from fpa import warm
 
-    dbt = warm.start_dbt()  # as `fpa load` starts it: before the night's own imports
+    warehouse = work / "wh" / "fpa.duckdb"
+    dbt = warm.start_dbt(warehouse)  # as `fpa load` starts it: before the night's own imports
     from fpa.night import load
 
-    warehouse = work / "wh" / "fpa.duckdb"
     r = load(inbox, warehouse, dbt_process=dbt)
     if not r.published:
         raise SystemExit(r.summary())

@@ -135,7 +135,7 @@ def _slowest(warehouse: Path, n: int = 3) -> str:
 def _night(inbox: Path, warehouse: Path) -> str:
     from fpa import warm
 
-    dbt = warm.start_dbt()  # as `fpa load` starts it: before the night's own imports
+    dbt = warm.start_dbt(warehouse)  # as `fpa load` starts it: before the night's own imports
     from fpa.night import load
 
     started = time.monotonic()

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -101,6 +102,59 @@ def test_a_dbt_child_started_before_the_umask_writes_private_files(night):
     target = warehouse.parent / "builds" / "dbt" / "target"
     assert mode(target / "run_results.json") == 0o600  # written anew by the child each build
     assert readable_by_others(warehouse.parent) == []
+
+
+@pytest.mark.slow
+def test_dbt_parses_while_the_night_reads_and_leaves_no_folder_behind(night, tmp_path, monkeypatch):
+    """dbt's child given the warehouse parses the project before its job, in a private folder
+    of its own (fpa.build._parse_ahead): the build uses that parse, the warehouse keeps the
+    saved parse for the next night, and the folder is gone after the job, after a night with
+    nothing new (the child ended early) and after a child ended while it waits."""
+    from fpa import warm
+
+    inbox, warehouse = night
+    scratch = tmp_path / "scratch"  # the children's temporary folders
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    saved = warehouse.parent / "builds" / "dbt" / "target" / "partial_parse.msgpack"
+    saved.unlink()  # parsed from the cache, saved again by the night
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    result = load(inbox, warehouse, dbt_process=warm.start_dbt(warehouse))
+    assert result.published, result.summary()
+    assert result.build.parsed_ahead
+    assert saved.exists()
+    assert list(scratch.glob("fpa-dbt-parse-*")) == []
+
+    again = load(inbox, warehouse, dbt_process=warm.start_dbt(warehouse))
+    assert again.up_to_date
+    assert list(scratch.glob("fpa-dbt-parse-*")) == []
+
+    waiting = warm.start_dbt(warehouse)
+    parsed = None
+    for _ in range(600):  # the parse writes its timings last
+        parsed = next(scratch.glob("fpa-dbt-parse-*/perf_info.json"), None)
+        if parsed or waiting.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert parsed is not None, waiting.communicate()[0][-2000:]
+    warm.stop(waiting)
+    assert waiting.returncode == 128 + 15  # its own exit on SIGTERM, not a kill
+    assert list(scratch.glob("fpa-dbt-parse-*")) == []
+
+
+@pytest.mark.slow
+def test_a_parse_made_before_the_code_changed_is_not_used(night, monkeypatch):
+    """The job names the project version it builds: a parse of another version (the code
+    deployed while the night read its files) is not used, and dbt parses again."""
+    from fpa import build, warm
+
+    inbox, warehouse = night
+    child = warm.start_dbt(warehouse)  # parses the code as it is
+    monkeypatch.setattr(build, "project_digest", lambda: "another version")
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    result = load(inbox, warehouse, dbt_process=child)
+    assert result.published, result.summary()
+    assert not result.build.parsed_ahead
 
 
 @pytest.mark.slow

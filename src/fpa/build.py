@@ -9,8 +9,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ BUILD_FILE_VAR = "FPA_BUILD_FILE"
 STATE_DB_VAR = "FPA_STATE_DB"
 WORK_DB_VAR = "FPA_WORK_DB"
 PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target folder
+BUILDING = "building.duckdb"  # the candidate's name while dbt writes it, in the builds folder
 
 
 @dataclass
@@ -34,6 +37,7 @@ class BuildResult:
     nodes: Counter = field(default_factory=Counter)  # (resource type, status) -> n
     failures: list[str] = field(default_factory=list)  # readable, one per failed node
     seconds: float = 0.0
+    parsed_ahead: bool = False  # dbt's child parsed the project while the night read its files
 
     def summary(self) -> str:
         kinds: dict[str, Counter] = {}
@@ -62,6 +66,12 @@ def dbt_env(candidate: Path, warehouse: Path, relative_to: Path | None = None) -
     """What dbt/profiles.yml needs to build `candidate` from the state beside `warehouse`:
     absolute paths, or relative to `relative_to` (the folder dbt then runs in)."""
     private_dir(work_db(warehouse).parent)  # DuckDB creates the file only
+    return _env(candidate, warehouse, relative_to)
+
+
+def _env(candidate: Path, warehouse: Path, relative_to: Path | None) -> dict[str, str]:
+    """dbt_env() without creating anything (the child parsing ahead: the night's first run may
+    not have made the folders yet)."""
     paths = (candidate.resolve(), StatePaths(warehouse).db.resolve(), work_db(warehouse).resolve())
     if relative_to is not None:
         paths = tuple(os.path.relpath(p, relative_to) for p in paths)
@@ -179,7 +189,7 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     # folder it runs in: the profile is then the same from run to run and from warehouse to
     # warehouse, and dbt's partial parsing spares each night a full parse of the project
     folder = builds_dir(warehouse)
-    workfile = folder / "building.duckdb"
+    workfile = folder / BUILDING
     candidate = folder / f"{run_id}.duckdb"
     private_dir(folder)  # candidates hold every mart and the dbt logs their SQL
     for stale in (workfile, workfile.with_name(workfile.name + ".wal"), candidate):
@@ -210,11 +220,13 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
         "target": str(target),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
         "cwd": str(folder),
+        "project": digest,  # a parse made ahead is used only for the code it parsed
     }
     started = time.monotonic()
-    child = child or warm.start_dbt()
+    child = child or warm.start_dbt(warehouse)
     log, _ = child.communicate(json.dumps(job))
     result.seconds = time.monotonic() - started
+    result.parsed_ahead = PARSED_AHEAD in log
     if workfile.exists():
         private_file(workfile)
         os.replace(workfile, candidate)
@@ -301,7 +313,7 @@ def _seed_parse(saved: Path) -> None:
     cached = parse_cache()
     if not saved.exists() and cached.exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, saved)
+        _copy(cached, saved)  # whole: the child parsing ahead may be reading it
 
 
 def _keep_parse(saved: Path) -> None:
@@ -317,15 +329,83 @@ def _keep_parse(saved: Path) -> None:
         pass  # a cache that cannot be written only costs the next new warehouse its parse
 
 
-if __name__ == "__main__":  # the child of warm.start_dbt: import dbt first, then wait for the job
+# the child's line in its log when the job used the parse made ahead (BuildResult.parsed_ahead)
+PARSED_AHEAD = "fpa.build: the project was parsed while the night read its files"
+
+
+@dataclass
+class _Ahead:
+    env: dict[str, str]
+    project: str  # project_digest() when it parsed
+    manifest: object
+
+
+def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
+    """In dbt's child, before its job: parse the project as the job will (the same profile
+    environment, relative to the builds folder, so the same for every warehouse), starting from
+    the warehouse's saved parse or the cache: a second or so of every build (dbt reads its saved
+    manifest and checks every file), done while the night reads its files.
+
+    Nothing of the warehouse is written: the child runs before the night holds the state lock
+    (another night may be building there), so it parses in `folder`, a private one of its own,
+    and its saved parse goes to the warehouse's target only with the job. None when the parse
+    fails: the job then parses, and says why."""
+    from dbt.cli.main import dbtRunner
+
+    builds = builds_dir(warehouse)
+    env = _env(builds / BUILDING, warehouse, relative_to=builds)
+    for saved in (builds / "dbt" / "target" / PARSE_FILE, parse_cache()):
+        try:
+            shutil.copyfile(saved, folder / PARSE_FILE)
+            break
+        except OSError:
+            continue
+    project = project_digest()
+    os.environ.update(env)
+    try:
+        outcome = dbtRunner().invoke(
+            # the job's flags that shape a manifest; logs and files to the private folder
+            ["parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+            + ["--target-path", str(folder), "--log-path", str(folder), "--no-write-json"]
+            + ["--log-level", "none", "--log-level-file", "none", "--no-use-colors"]
+        )
+    except Exception:  # noqa: BLE001 - the job parses again and reports what is wrong
+        return None
+    return _Ahead(env, project, outcome.result) if outcome.success else None
+
+
+def _child(warehouse: str | None) -> int:
+    """The child of warm.start_dbt: import dbt, parse ahead when the warehouse is known, then
+    wait for the job on stdin and run it. Ended unused (warm.stop: a night with nothing new), it
+    removes its parse folder on the way out."""
     # the work database, the candidate and the logs are its owner's only, whoever started the
     # child (a caller that starts it before its own umask is set: a benchmark, a test)
     os.umask(PRIVATE_UMASK)
-    from dbt.cli.main import dbtRunner
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    folder = Path(tempfile.mkdtemp(prefix="fpa-dbt-parse-")) if warehouse else None
+    try:
+        from dbt.cli.main import dbtRunner
 
-    spec = json.loads(sys.stdin.read())
-    os.environ.update(spec["env"])
-    os.chdir(spec["cwd"])
-    outcome = dbtRunner().invoke(spec["args"])
-    _write_results(outcome, Path(spec["target"]))
-    sys.exit(0 if outcome.success else 1)
+        ahead = _parse_ahead(Path(warehouse), folder) if warehouse else None
+        spec = json.loads(sys.stdin.read() or "null")
+        if spec is None:  # stdin closed without a job
+            return 0
+        # the parse is the job's when the code and the profile's environment are
+        reused = ahead and (ahead.env, ahead.project) == (spec["env"], spec["project"])
+        os.environ.update(spec["env"])
+        os.chdir(spec["cwd"])
+        outcome = dbtRunner(manifest=ahead.manifest if reused else None).invoke(spec["args"])
+        target = Path(spec["target"])
+        _write_results(outcome, target)
+        if reused:
+            print(PARSED_AHEAD, flush=True)
+            if (folder / PARSE_FILE).exists():  # what `build` keeps for the next night
+                _copy(folder / PARSE_FILE, target / PARSE_FILE)
+        return 0 if outcome.success else 1
+    finally:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -79,7 +79,7 @@ def _load(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     from fpa import warm
 
-    dbt = warm.start_dbt()  # before the night's own imports
+    dbt = warm.start_dbt(Path(args.warehouse))  # before the night's own imports
     with warm.stopped_on_error(dbt):
         from fpa.night import load
         from fpa.state import StateBusy

@@ -260,7 +260,7 @@ def load(
         tighten(warehouse)
         # imports dbt while the files are read (its import, not the ingest, is what a small
         # night waits for)
-        dbt_process = dbt_process or warm.start_dbt()
+        dbt_process = dbt_process or warm.start_dbt(warehouse)
         gx_process = None
         try:
             # the ingest in a child of its own: its memory is freed before dbt builds

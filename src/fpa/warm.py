@@ -5,15 +5,18 @@ theirs."""
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 
-def start(module: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`python -m module`, its stdin waiting for the job, stdout and stderr in one pipe (the
-    caller's `communicate(job)` returns the log)."""
+def start(
+    module: str, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> subprocess.Popen:
+    """`python -m module args`, its stdin waiting for the job, stdout and stderr in one pipe
+    (the caller's `communicate(job)` returns the log)."""
     return subprocess.Popen(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -22,18 +25,24 @@ def start(module: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     )
 
 
-def start_dbt() -> subprocess.Popen:
+def start_dbt(warehouse: Path | None = None) -> subprocess.Popen:
     """dbt's child (fpa.build's job runner, which runs the job `build` gives it), startable
     before anything heavy is imported: `fpa load` starts it first thing, so that dbt's import
-    (1.3 s from compiled bytecode) overlaps its own (~0.5 s) and the ingest."""
-    return start("fpa.build")
+    (1.3 s from compiled bytecode) overlaps its own (~0.5 s) and the ingest. Given the
+    warehouse, the child also parses the project meanwhile (fpa.build._parse_ahead)."""
+    return start("fpa.build", args=[str(warehouse.resolve())] if warehouse else [])
 
 
 def stop(child: subprocess.Popen | None) -> None:
-    """End a child that was started and not given its job."""
+    """End a child that was started and not given its job: asked first (dbt's removes the
+    folder it parsed in), killed if it does not end within a few seconds."""
     if child is not None and child.poll() is None:
-        child.kill()
-        child.wait()
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 @contextmanager
