@@ -158,6 +158,34 @@ def test_a_parse_made_before_the_code_changed_is_not_used(night, monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_build_from_nothing_starts_the_gates_process_once_the_history_is_built(
+    night, monkeypatch
+):
+    """A build from nothing keeps the memory the gate's process would take for the models that
+    read the whole history (meta whole_history_memory); dbt's child says when the last of them
+    is built, and the night starts the gate's process then, beside the rest of the build,
+    not after it."""
+    from fpa import build, gate, warm
+
+    inbox, warehouse = night
+    build.forget_increments(warehouse)  # every incremental model is computed whole
+    dbt = warm.start_dbt(warehouse)
+    started = []
+    real = gate.warm_up
+
+    def warm_up():  # the gate's real process, and whether dbt was still building then
+        started.append(dbt.poll() is None)
+        return real()
+
+    monkeypatch.setattr(gate, "warm_up", warm_up)
+    write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
+    result = load(inbox, warehouse, dbt_process=dbt)
+    assert result.published, result.summary()
+    assert 0 < result.build.history_built < result.build.seconds
+    assert started == [True]
+
+
+@pytest.mark.slow
 def test_a_warehouse_left_readable_is_tightened_by_the_next_night(night):
     inbox, warehouse = night
     folder = warehouse.parent

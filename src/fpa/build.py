@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class BuildResult:
     failures: list[str] = field(default_factory=list)  # readable, one per failed node
     seconds: float = 0.0
     parsed_ahead: bool = False  # dbt's child parsed the project while the night read its files
+    history_built: float | None = None  # s into the build: the whole-history models were built
 
     def summary(self) -> str:
         kinds: dict[str, Counter] = {}
@@ -174,9 +176,16 @@ def parse_cache() -> Path:
     return base / "fpa" / "dbt" / checkout / PARSE_FILE
 
 
-def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -> BuildResult:
+def build(
+    warehouse: Path,
+    run_id: str,
+    child: subprocess.Popen | None = None,
+    on_history_built: Callable[[], None] | None = None,
+) -> BuildResult:
     """`dbt build` (seeds, models and data tests) into builds/<run_id>.duckdb. `child`: a dbt
-    process started by warm.start_dbt().
+    process started by warm.start_dbt(). on_history_built: called once the models that need a
+    build's larger memory (config meta whole_history_memory) are built, while dbt builds the
+    rest (the night starts the gate's process then); not called when dbt did not parse ahead.
 
     The nightly selector (dbt/selectors.yml) leaves the unit tests and the seeds' own data
     tests to the test suite, as dbt advises: their inputs are the code's, so a night would only
@@ -224,7 +233,13 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     }
     started = time.monotonic()
     child = child or warm.start_dbt(warehouse)
-    log, _ = child.communicate(json.dumps(job))
+
+    def history_built() -> None:
+        result.history_built = time.monotonic() - started
+        if on_history_built:
+            on_history_built()
+
+    log = _run_job(child, job, history_built)
     result.seconds = time.monotonic() - started
     result.parsed_ahead = PARSED_AHEAD in log
     if workfile.exists():
@@ -253,6 +268,21 @@ def build(warehouse: Path, run_id: str, child: subprocess.Popen | None = None) -
     else:
         forget_increments(warehouse)
     return result
+
+
+def _run_job(child: subprocess.Popen, job: dict, on_history_built) -> str:
+    """Give the child its job and read its log as it comes, calling on_history_built at the
+    child's line HISTORY_BUILT; the whole log."""
+    child.stdin.write(json.dumps(job))
+    child.stdin.close()
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if on_history_built and line.rstrip("\n") == HISTORY_BUILT:
+            on_history_built()
+            on_history_built = None
+    child.wait()
+    return "".join(lines)
 
 
 def _copy(file: Path, to: Path) -> None:
@@ -329,8 +359,10 @@ def _keep_parse(saved: Path) -> None:
         pass  # a cache that cannot be written only costs the next new warehouse its parse
 
 
-# the child's line in its log when the job used the parse made ahead (BuildResult.parsed_ahead)
+# the child's lines in its log: the job used the parse made ahead (BuildResult.parsed_ahead);
+# the last model that needs the larger memory is built (build's on_history_built)
 PARSED_AHEAD = "fpa.build: the project was parsed while the night read its files"
+HISTORY_BUILT = "fpa.build: the models that read the whole history are built"
 
 
 @dataclass
@@ -374,6 +406,22 @@ def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
     return _Ahead(env, project, outcome.result) if outcome.success else None
 
 
+def _announce_history_built(manifest) -> Callable:
+    """A dbt callback that prints HISTORY_BUILT when every model configured with meta
+    whole_history_memory has finished (in whatever state: a failed build stops the night)."""
+    left = {
+        uid for uid, node in manifest.nodes.items() if node.config.meta.get("whole_history_memory")
+    }
+
+    def watch(event) -> None:
+        if left and event.info.name == "NodeFinished":
+            left.discard(event.data.node_info.unique_id)
+            if not left:
+                print(HISTORY_BUILT, flush=True)
+
+    return watch
+
+
 def _child(warehouse: str | None) -> int:
     """The child of warm.start_dbt: import dbt, parse ahead when the warehouse is known, then
     wait for the job on stdin and run it. Ended unused (warm.stop: a night with nothing new), it
@@ -394,7 +442,9 @@ def _child(warehouse: str | None) -> int:
         reused = ahead and (ahead.env, ahead.project) == (spec["env"], spec["project"])
         os.environ.update(spec["env"])
         os.chdir(spec["cwd"])
-        outcome = dbtRunner(manifest=ahead.manifest if reused else None).invoke(spec["args"])
+        callbacks = [_announce_history_built(ahead.manifest)] if reused else []
+        runner = dbtRunner(manifest=ahead.manifest if reused else None, callbacks=callbacks)
+        outcome = runner.invoke(spec["args"])
         target = Path(spec["target"])
         _write_results(outcome, target)
         if reused:

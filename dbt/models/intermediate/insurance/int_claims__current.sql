@@ -4,12 +4,18 @@
 -- Incremental in the work database, kept from night to night like int_policies__current (see
 -- there): a night recomputes only the claims with a version in a file this table has not seen,
 -- instead of a window over every claim of every year.
+--
+-- Computed whole it reads the history at its finest grain: the build's larger memory limit
+-- while it runs (whole_history_memory, macros/set_build_memory_limit.sql).
 {{ config(
     materialized='incremental',
     database='work',
     unique_key='claim_no',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    meta={'whole_history_memory': true},
+    pre_hook="{{ whole_history_memory('start') }}",
+    post_hook="{{ whole_history_memory('end') }}",
 ) }}
 
 with versions as (

@@ -12,13 +12,21 @@
 -- (int_*__changed); 参保人数 is recomputed, before and after, for the persons of those policies
 -- only. The cells so changed are replaced (delete+insert by cell), and a cell left without any
 -- policy or claim is deleted: the table always equals a full build (tests/test_publish.py).
+--
+-- Computed whole it reads the history at its finest grain: the build's larger memory limit
+-- while it runs (whole_history_memory, macros/set_build_memory_limit.sql).
 {{ config(
     materialized='incremental',
     database='work',
     unique_key='cell',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where policies_written = 0 and claims_settled = 0",
+    meta={'whole_history_memory': true},
+    pre_hook="{{ whole_history_memory('start') }}",
+    post_hook=[
+        "delete from {{ this }} where policies_written = 0 and claims_settled = 0",
+        "{{ whole_history_memory('end') }}",
+    ],
 ) }}
 
 -- depends_on: {{ ref('int_policies__changed') }}

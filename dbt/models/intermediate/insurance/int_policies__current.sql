@@ -9,12 +9,18 @@
 -- the count of versions are sums, so a night merges the versions of the files not yet taken in
 -- (int_policies__files) into the state each of their policies had (int_policies__changed): its
 -- cost is the day's, however many years of versions the policies have.
+--
+-- Computed whole it reads the history at its finest grain: the build's larger memory limit
+-- while it runs (whole_history_memory, macros/set_build_memory_limit.sql).
 {{ config(
     materialized='incremental',
     database='work',
     unique_key='policy_no',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    meta={'whole_history_memory': true},
+    pre_hook="{{ whole_history_memory('start') }}",
+    post_hook="{{ whole_history_memory('end') }}",
 ) }}
 -- depends_on: {{ ref('stg_audit__load_audit') }}
 -- depends_on: {{ ref('int_policies__changed') }}

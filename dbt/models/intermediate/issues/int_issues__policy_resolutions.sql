@@ -9,12 +9,18 @@
 -- issue new or seen again, the versions that arrived after its last sighting: recent ones, so
 -- the scan skips the row groups of the history (1 s at ten years, where every version of every
 -- policy was read). Written before int_policies__files lists the night's files.
+--
+-- Computed whole it reads the history at its finest grain: the build's larger memory limit
+-- while it runs (whole_history_memory, macros/set_build_memory_limit.sql).
 {{ config(
     materialized='incremental',
     database='work',
     unique_key='issue_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    meta={'whole_history_memory': true},
+    pre_hook="{{ whole_history_memory('start') }}",
+    post_hook="{{ whole_history_memory('end') }}",
 ) }}
 -- depends_on: {{ ref('stg_audit__load_audit') }}
 
