@@ -273,8 +273,11 @@ def build(
 def _run_job(child: subprocess.Popen, job: dict, on_history_built) -> str:
     """Give the child its job and read its log as it comes, calling on_history_built at the
     child's line HISTORY_BUILT; the whole log."""
-    child.stdin.write(json.dumps(job))
-    child.stdin.close()
+    try:
+        child.stdin.write(json.dumps(job))
+        child.stdin.close()
+    except BrokenPipeError:  # the child died first: its log says why
+        pass
     lines = []
     for line in child.stdout:
         lines.append(line)
