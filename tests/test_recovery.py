@@ -158,18 +158,19 @@ def test_a_parse_made_before_the_code_changed_is_not_used(night, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("ahead", [True, False], ids=["parsed-ahead", "parsed-with-the-job"])
 def test_a_build_from_nothing_starts_the_gates_process_once_the_history_is_built(
-    night, monkeypatch
+    night, monkeypatch, ahead
 ):
     """A build from nothing keeps the memory the gate's process would take for the models that
     read the whole history (meta whole_history_memory); dbt's child says when the last of them
     is built, and the night starts the gate's process then, beside the rest of the build,
-    not after it."""
+    not after it. Whether the child parsed ahead or not (a child not told the warehouse)."""
     from fpa import build, gate, warm
 
     inbox, warehouse = night
     build.forget_increments(warehouse)  # every incremental model is computed whole
-    dbt = warm.start_dbt(warehouse)
+    dbt = warm.start_dbt(warehouse if ahead else None)
     started = []
     real = gate.warm_up
 
@@ -183,6 +184,7 @@ def test_a_build_from_nothing_starts_the_gates_process_once_the_history_is_built
     assert result.published, result.summary()
     assert 0 < result.build.history_built < result.build.seconds
     assert started == [True]
+    assert result.build.parsed_ahead == ahead
 
 
 @pytest.mark.slow

@@ -185,7 +185,7 @@ def build(
     """`dbt build` (seeds, models and data tests) into builds/<run_id>.duckdb. `child`: a dbt
     process started by warm.start_dbt(). on_history_built: called once the models that need a
     build's larger memory (config meta whole_history_memory) are built, while dbt builds the
-    rest (the night starts the gate's process then); not called when dbt did not parse ahead.
+    rest (the night starts the gate's process then).
 
     The nightly selector (dbt/selectors.yml) leaves the unit tests and the seeds' own data
     tests to the test suite, as dbt advises: their inputs are the code's, so a night would only
@@ -229,6 +229,7 @@ def build(
         "target": str(target),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
         "cwd": str(folder),
+        "logs": str(folder / "dbt" / "logs"),
         "project": digest,  # a parse made ahead is used only for the code it parsed
     }
     started = time.monotonic()
@@ -375,6 +376,28 @@ class _Ahead:
     manifest: object
 
 
+def _parse_args(target: Path, logs: Path) -> list[str]:
+    """`dbt parse` with the flags of dbt_args() that shape a manifest and log, written to
+    `target` and `logs` (its warnings go to the child's log, as a build's parse's do)."""
+    return (
+        ["parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+        + ["--target-path", str(target), "--log-path", str(logs), "--no-write-json"]
+        + ["--log-level", "warn", "--log-level-file", "info", "--no-use-colors"]
+    )
+
+
+def _parse(args: list[str]):
+    """The manifest of a `dbt parse`, or None when it fails (the build then parses again and
+    reports what is wrong, as it always did)."""
+    from dbt.cli.main import dbtRunner
+
+    try:
+        outcome = dbtRunner().invoke(args)
+    except Exception:  # noqa: BLE001 - reported by the build's own parse
+        return None
+    return outcome.result if outcome.success else None
+
+
 def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
     """In dbt's child, before its job: parse the project as the job will (the same profile
     environment, relative to the builds folder, so the same for every warehouse), starting from
@@ -383,10 +406,7 @@ def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
 
     Nothing of the warehouse is written: the child runs before the night holds the state lock
     (another night may be building there), so it parses in `folder`, a private one of its own,
-    and its saved parse goes to the warehouse's target only with the job. None when the parse
-    fails: the job then parses, and says why."""
-    from dbt.cli.main import dbtRunner
-
+    and its saved parse goes to the warehouse's target only with the job."""
     builds = builds_dir(warehouse)
     env = _env(builds / BUILDING, warehouse, relative_to=builds)
     for saved in (builds / "dbt" / "target" / PARSE_FILE, parse_cache()):
@@ -397,16 +417,8 @@ def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
             continue
     project = project_digest()
     os.environ.update(env)
-    try:
-        outcome = dbtRunner().invoke(
-            # the job's flags that shape a manifest; logs and files to the private folder
-            ["parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
-            + ["--target-path", str(folder), "--log-path", str(folder), "--no-write-json"]
-            + ["--log-level", "none", "--log-level-file", "none", "--no-use-colors"]
-        )
-    except Exception:  # noqa: BLE001 - the job parses again and reports what is wrong
-        return None
-    return _Ahead(env, project, outcome.result) if outcome.success else None
+    manifest = _parse(_parse_args(folder, folder))
+    return _Ahead(env, project, manifest) if manifest is not None else None
 
 
 def _announce_history_built(manifest) -> Callable:
@@ -427,8 +439,10 @@ def _announce_history_built(manifest) -> Callable:
 
 def _child(warehouse: str | None) -> int:
     """The child of warm.start_dbt: import dbt, parse ahead when the warehouse is known, then
-    wait for the job on stdin and run it. Ended unused (warm.stop: a night with nothing new), it
-    removes its parse folder on the way out."""
+    wait for the job on stdin and run it. The build is given a manifest (the parse made ahead,
+    or one made now), so that the child can name the models that read the whole history as
+    they finish. Ended unused (warm.stop: a night with nothing new), it removes its parse
+    folder on the way out."""
     # the work database, the candidate and the logs are its owner's only, whoever started the
     # child (a caller that starts it before its own umask is set: a benchmark, a test)
     os.umask(PRIVATE_UMASK)
@@ -441,14 +455,14 @@ def _child(warehouse: str | None) -> int:
         spec = json.loads(sys.stdin.read() or "null")
         if spec is None:  # stdin closed without a job
             return 0
+        target = Path(spec["target"])
         # the parse is the job's when the code and the profile's environment are
         reused = ahead and (ahead.env, ahead.project) == (spec["env"], spec["project"])
         os.environ.update(spec["env"])
         os.chdir(spec["cwd"])
-        callbacks = [_announce_history_built(ahead.manifest)] if reused else []
-        runner = dbtRunner(manifest=ahead.manifest if reused else None, callbacks=callbacks)
-        outcome = runner.invoke(spec["args"])
-        target = Path(spec["target"])
+        manifest = ahead.manifest if reused else _parse(_parse_args(target, spec["logs"]))
+        callbacks = [_announce_history_built(manifest)] if manifest is not None else []
+        outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(spec["args"])
         _write_results(outcome, target)
         if reused:
             print(PARSED_AHEAD, flush=True)
