@@ -446,8 +446,16 @@ def _child(warehouse: str | None) -> int:
     # the work database, the candidate and the logs are its owner's only, whoever started the
     # child (a caller that starts it before its own umask is set: a benchmark, a test)
     os.umask(PRIVATE_UMASK)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     folder = Path(tempfile.mkdtemp(prefix="fpa-dbt-parse-")) if warehouse else None
+
+    def ended(*_) -> None:
+        # at once: an interpreter's exit with dbt and a manifest loaded took over 5 s on a busy
+        # machine, and warm.stop kills what it waited 5 s for
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        os._exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, ended)
     try:
         from dbt.cli.main import dbtRunner
 
