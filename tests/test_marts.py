@@ -316,10 +316,13 @@ def test_docs_generate_describes_every_mart(small_night):
 NIGHTLY_JINJA = ("run_started_at", "run_query", "invocation_id", "env_var", "modules.datetime")
 
 
-def test_every_view_whose_sql_has_the_nights_time_is_rebuilt_each_night(small_night):
+def test_what_a_night_leaves_as_the_last_build_wrote_it_cannot_have_changed(small_night):
     """A night that starts from the last build's candidate does not write its views again
     (dbt/selectors.yml, nightly_from_last_build) but those tagged per_night: every view whose
-    SQL, or a macro it calls at any depth, reads the night's time or the database."""
+    SQL, or a macro it calls at any depth, reads the night's time or the database. And a night
+    with no new workbook (nightly_no_new_workbooks) leaves the nodes that read only the
+    workbooks' sources and seeds: none of them may read the night's time, the insurer's
+    extracts or the audit."""
     warehouse, _ = small_night
     proc = _dbt(["parse"], warehouse)
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -335,20 +338,36 @@ def test_every_view_whose_sql_has_the_nights_time_is_rebuilt_each_night(small_ni
         if not more:
             break
         varying |= more
-    views = {
-        n["name"]: n
-        for n in manifest["nodes"].values()
-        if n["resource_type"] == "model" and n["config"]["materialized"] == "view"
-    }
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     nightly = {
         name
-        for name, n in views.items()
+        for name, n in models.items()
         if any(j in n["raw_code"] for j in NIGHTLY_JINJA)
         or set(n["depends_on"]["macros"]) & varying
     }
-    tagged = {name for name, n in views.items() if "per_night" in n["tags"]}
-    assert nightly == tagged == {"int_calendar__report_months"}
+    views = {name for name, n in models.items() if n["config"]["materialized"] == "view"}
+    tagged = {name for name, n in models.items() if "per_night" in n["tags"]}
+    assert nightly & views == tagged & views == {"int_calendar__report_months"}
     assert len(views) == 20
+
+    def listed(selector: str) -> set[str]:
+        proc = _dbt(["ls", "--selector", selector, "--output", "json", "--quiet"], warehouse)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        return {json.loads(line)["unique_id"] for line in proc.stdout.splitlines() if line}
+
+    left = listed("nightly_from_last_build") - listed("nightly_no_new_workbooks")
+    left_models = {uid.split(".")[-1] for uid in left if uid.startswith("model.")}
+    assert left_models == {"activities_monthly", "training_monthly"}  # and ~30 data tests
+    assert left_models & nightly == set()
+    ancestors = dict(manifest["parent_map"])
+    for uid in left:  # nothing left reads the insurer or the audit, at any depth
+        seen, todo = set(), [uid]
+        while todo:
+            for parent in ancestors.get(todo.pop(), []):
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        assert not {p for p in seen if p.startswith(("source.fpa.insurer", "source.fpa.audit"))}
 
 
 def test_the_backfill_from_the_archive_publishes_the_same_marts(small_night, tmp_path):

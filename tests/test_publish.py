@@ -291,8 +291,8 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     """int_policies__current, int_claims__current and int_insurance__area_day are kept from
     night to night and updated for what arrived: the deliveries of November and December 2023,
     held back from the first night, touch policies written earlier (their changes and refunds)
-    and claims of both years. The second night's marts must equal a build of the same state from
-    nothing, row for row."""
+    and claims of both years; a city's report of November comes with them. The second night's
+    marts must equal a build of the same state from nothing, row for row."""
     from fpa.build import builds_dir, work_db
 
     inbox = tmp_path / "inbox"
@@ -301,14 +301,16 @@ def test_an_incremental_night_publishes_what_a_full_build_would(clean_inbox, tmp
     held.mkdir()
     late = sorted(inbox.glob("insurer/JS_*_20231[12]*"))
     assert len(late) == 4 * 4  # policies and claims, .csv and .ok, twice a month
-    for p in late:
+    report = sorted(inbox.glob("reports/*2023年11月*"))[0]
+    for p in [*late, report]:
         shutil.move(p, held / p.name)
     warehouse = tmp_path / "wh" / "fpa.duckdb"
     assert load(inbox, warehouse).published
-    for p in late:
+    for p in [*late, report]:
         shutil.move(held / p.name, p)
     second = load(inbox, warehouse)
-    assert second.published and second.ingest.files["loaded"] == len(late) // 2
+    assert second.published and second.ingest.files["loaded"] == len(late) // 2 + 1
+    assert second.build.selector == "nightly_from_last_build"  # a workbook came
     target = builds_dir(warehouse) / "dbt" / "target"
     for name in ("int_policies__current", "int_claims__current"):
         model = Path(f"fpa/models/intermediate/insurance/{name}.sql")
@@ -410,6 +412,10 @@ def test_a_new_years_night_and_late_refunds_of_last_year_publish_what_a_full_bui
             shutil.move(p, inbox / "insurer" / p.name)
         night = load(inbox, warehouse)
         assert night.published and night.ingest.files["loaded"] == 2, night.summary()
+        # no workbook since the last build: the nodes of the workbooks' sources are left as
+        # that build wrote them, and what is published is still what a full build gives
+        assert night.build.selector == "nightly_no_new_workbooks"
+        assert night.build.nodes["model", "success"] == 32, night.build.summary()
         equals_a_build_from_nothing(warehouse, tmp_path / equals)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from fpa import warm
 from fpa.paths import DBT_DIR, PRIVATE_UMASK, private_dir, private_file
 from fpa.state import StatePaths
@@ -40,6 +42,7 @@ class BuildResult:
     seconds: float = 0.0
     parsed_ahead: bool = False  # dbt's child parsed the project while the night read its files
     history_built: float | None = None  # s into the build: the whole-history models were built
+    selector: str = ""  # dbt/selectors.yml: what the build built
 
     def summary(self) -> str:
         kinds: dict[str, Counter] = {}
@@ -116,6 +119,33 @@ def last_build(warehouse: Path) -> Path:
 def _stamp(warehouse: Path) -> Path:
     """The digest of the project version that built the work database."""
     return work_db(warehouse).with_name("project.sha256")
+
+
+def _workbooks_stamp(warehouse: Path) -> Path:
+    """The workbooks_digest() of the last build's inputs, beside its copy."""
+    return work_db(warehouse).with_name("workbooks.sha256")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def workbooks_digest(warehouse: Path) -> str:
+    """What the marts of the workbooks' sources (reports, targets, population) are a function
+    of, besides the project: every file received that is not an insurer extract, with its
+    status (a report superseded, a file set aside). Equal to the last build's, the night's
+    build leaves those marts as that build wrote them (dbt/selectors.yml)."""
+    h = hashlib.sha256()
+    with duckdb.connect(str(StatePaths(warehouse).db), read_only=True) as con:
+        for row in con.execute(
+            "SELECT file_name, file_sha256, status FROM audit.load_audit "
+            "WHERE source NOT LIKE 'insurer%' ORDER BY ALL"
+        ).fetchall():
+            h.update(repr(row).encode())
+    return h.hexdigest()
 
 
 def from_nothing(warehouse: Path, digest: str | None = None) -> bool:
@@ -214,6 +244,7 @@ def build(
     # stamp, and the next build computes them whole
     stamp.unlink(missing_ok=True)
     base = last_build(warehouse)
+    workbooks = workbooks_digest(warehouse)
     selector, threads = "nightly", 1  # a build from nothing: one model of the history at a time
     if base.exists():  # taken, not copied: the build's success makes the next one
         os.replace(base, workfile)
@@ -221,6 +252,10 @@ def build(
         # work: two at once keep DuckDB busy while dbt prepares the next (7.1 -> 4.8 s of
         # nodes at ten years), within the one memory limit they share
         selector, threads = "nightly_from_last_build", 2
+        if _read(_workbooks_stamp(warehouse)) == workbooks:
+            selector = "nightly_no_new_workbooks"
+    result.selector = selector
+    _workbooks_stamp(warehouse).unlink(missing_ok=True)  # written again with a success
     args = ["build", "--selector", selector, "--threads", str(threads)]
     job = {
         # dbt's own manifest.json (written at a night's start and again at its end, 0.4 s
@@ -266,6 +301,7 @@ def build(
         # work schemas out (the views a night does not write again)
         _copy(candidate, base)
         stamp.write_text(digest)
+        _workbooks_stamp(warehouse).write_text(workbooks)
     else:
         forget_increments(warehouse)
     return result

@@ -2,6 +2,9 @@
 -- city-level row is 市本级) and the newest-year flags, stored so that Superset reads a table
 -- (a virtual dataset costs it a connection and a SQL parse per request). Labels only: the
 -- KPIs are the mart's, in its meta.superset.metrics.
+-- Tagged per_night: is_due is against the build's time, so a night builds it even when no
+-- report came (dbt/selectors.yml).
+{{ config(tags=['per_night']) }}
 with newest as (
     select max(year(month)) as newest_year from {{ ref('activities_monthly') }}
 )

@@ -1,5 +1,8 @@
 -- The training mart as its dashboard reads it: with the year, the city and county names (a
 -- city-level row is 市本级) and whether the row is of the newest year (see activities_named).
+-- Tagged per_night: is_due is against the build's time, so a night builds it even when no
+-- report came (dbt/selectors.yml).
+{{ config(tags=['per_night']) }}
 with newest as (
     select max(year(month)) as newest_year from {{ ref('training_monthly') }}
 )
