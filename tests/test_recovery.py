@@ -132,7 +132,7 @@ def test_dbt_parses_while_the_night_reads_and_leaves_no_folder_behind(night, tmp
     waiting = warm.start_dbt(warehouse)
     parsed = None
     for _ in range(600):  # the parse writes its timings last
-        parsed = next(scratch.glob("fpa-dbt-parse-*/perf_info.json"), None)
+        parsed = next(scratch.glob("fpa-dbt-parse-*/target/perf_info.json"), None)
         if parsed or waiting.poll() is not None:
             break
         time.sleep(0.1)

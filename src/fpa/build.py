@@ -19,11 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from fpa import warm
 from fpa.paths import DBT_DIR, PRIVATE_UMASK, private_dir, private_file
-from fpa.state import StatePaths
+from fpa.state import StatePaths, hash_received
 
 # the three paths dbt/profiles.yml reads
 BUILD_FILE_VAR = "FPA_BUILD_FILE"
@@ -139,12 +137,7 @@ def workbooks_digest(warehouse: Path) -> str:
     status (a report superseded, a file set aside). Equal to the last build's, the night's
     build leaves those marts as that build wrote them (dbt/selectors.yml)."""
     h = hashlib.sha256()
-    with duckdb.connect(str(StatePaths(warehouse).db), read_only=True) as con:
-        for row in con.execute(
-            "SELECT file_name, file_sha256, status FROM audit.load_audit "
-            "WHERE source NOT LIKE 'insurer%' ORDER BY ALL"
-        ).fetchall():
-            h.update(repr(row).encode())
+    hash_received(h, StatePaths(warehouse).db, "source NOT LIKE 'insurer%'")
     return h.hexdigest()
 
 
@@ -170,9 +163,10 @@ def _check_increments(warehouse: Path) -> tuple[Path, str]:
     return _stamp(warehouse), digest
 
 
-def dbt_args(command: str | list[str], warehouse: Path) -> list[str]:
-    """A dbt command line (`"build"`, `["source", "freshness"]`) for the warehouse's build."""
-    target = builds_dir(warehouse) / "dbt"  # manifest, run_results, logs of the last build
+def dbt_args(command: str | list[str], warehouse: Path, into: Path | None = None) -> list[str]:
+    """A dbt command line (`"build"`, `["source", "freshness"]`) for the warehouse's build;
+    `into`: the folder of its target and logs, builds/dbt unless given."""
+    target = into or builds_dir(warehouse) / "dbt"  # manifest, run_results, logs of the build
     return [
         *([command] if isinstance(command, str) else command),
         "--project-dir",
@@ -264,7 +258,8 @@ def build(
         "target": str(target),
         "env": dbt_env(workfile, warehouse, relative_to=folder),
         "cwd": str(folder),
-        "logs": str(folder / "dbt" / "logs"),
+        # the parse the child makes when it has none made ahead for this code
+        "parse": dbt_args(PARSE, warehouse),
         "project": digest,  # a parse made ahead is used only for the code it parsed
     }
     started = time.monotonic()
@@ -399,6 +394,8 @@ def _keep_parse(saved: Path) -> None:
         pass  # a cache that cannot be written only costs the next new warehouse its parse
 
 
+PARSE = ["parse", "--no-write-json"]  # the child's own parse, before the job's build
+
 # the child's lines in its log: the job used the parse made ahead (BuildResult.parsed_ahead);
 # the last model that needs the larger memory is built (build's on_history_built)
 PARSED_AHEAD = "fpa.build: the project was parsed while the night read its files"
@@ -410,16 +407,6 @@ class _Ahead:
     env: dict[str, str]
     project: str  # project_digest() when it parsed
     manifest: object
-
-
-def _parse_args(target: Path, logs: Path) -> list[str]:
-    """`dbt parse` with the flags of dbt_args() that shape a manifest and log, written to
-    `target` and `logs` (its warnings go to the child's log, as a build's parse's do)."""
-    return (
-        ["parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
-        + ["--target-path", str(target), "--log-path", str(logs), "--no-write-json"]
-        + ["--log-level", "warn", "--log-level-file", "info", "--no-use-colors"]
-    )
 
 
 def _parse(args: list[str]):
@@ -445,15 +432,16 @@ def _parse_ahead(warehouse: Path, folder: Path) -> _Ahead | None:
     and its saved parse goes to the warehouse's target only with the job."""
     builds = builds_dir(warehouse)
     env = _env(builds / BUILDING, warehouse, relative_to=builds)
+    (folder / "target").mkdir()
     for saved in (builds / "dbt" / "target" / PARSE_FILE, parse_cache()):
         try:
-            shutil.copyfile(saved, folder / PARSE_FILE)
+            shutil.copyfile(saved, folder / "target" / PARSE_FILE)
             break
         except OSError:
             continue
     project = project_digest()
     os.environ.update(env)
-    manifest = _parse(_parse_args(folder, folder))
+    manifest = _parse(dbt_args(PARSE, warehouse, into=folder))
     return _Ahead(env, project, manifest) if manifest is not None else None
 
 
@@ -504,14 +492,15 @@ def _child(warehouse: str | None) -> int:
         reused = ahead and (ahead.env, ahead.project) == (spec["env"], spec["project"])
         os.environ.update(spec["env"])
         os.chdir(spec["cwd"])
-        manifest = ahead.manifest if reused else _parse(_parse_args(target, spec["logs"]))
+        manifest = ahead.manifest if reused else _parse(spec["parse"])
         callbacks = [_announce_history_built(manifest)] if manifest is not None else []
         outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(spec["args"])
         _write_results(outcome, target)
         if reused:
             print(PARSED_AHEAD, flush=True)
-            if (folder / PARSE_FILE).exists():  # what `build` keeps for the next night
-                _copy(folder / PARSE_FILE, target / PARSE_FILE)
+            saved = folder / "target" / PARSE_FILE
+            if saved.exists():  # what `build` keeps for the next night
+                _copy(saved, target / PARSE_FILE)
         return 0 if outcome.success else 1
     finally:
         if folder:

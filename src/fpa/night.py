@@ -35,7 +35,7 @@ from fpa.clock import CST
 from fpa.ingest import IngestResult, ingest, reprocess
 from fpa.paths import PROJECT_ROOT, private_dir, private_files, private_parent, write_private
 from fpa.quarantine import DESCRIPTIONS, Reason
-from fpa.state import StatePaths, locked, writer
+from fpa.state import StatePaths, hash_received, locked, writer
 
 PUBLISHED = 0
 BLOCKED = 1
@@ -161,11 +161,7 @@ def inputs_digest(paths: StatePaths) -> str:
     gate's configuration (an allow-list entry added after a blocked night included). Equal
     digests: a rebuild would publish the same thing."""
     h = hashlib.sha256()
-    with duckdb.connect(str(paths.db), read_only=True) as con:
-        for row in con.execute(
-            "SELECT file_name, file_sha256, status FROM audit.load_audit ORDER BY ALL"
-        ).fetchall():
-            h.update(repr(row).encode())
+    hash_received(h, paths.db)
     code = dbt_build.project_files()
     code += [quality_gate.SUITES_FILE, quality_gate.EXPECTATIONS_DIR / quality_gate.ALLOW_LIST]
     # named by where they sit, not by absolute path: a checkout or a warehouse folder moved to

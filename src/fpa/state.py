@@ -278,3 +278,15 @@ def _refresh_reference(con: duckdb.DuckDBPyConnection) -> None:
             for p in reference.products()
         ],
     )
+
+
+def hash_received(h, db: Path, where: str = "true") -> None:
+    """Feed the hash h every file received that `where` (SQL on audit.load_audit) keeps, with
+    its content and status, in one order: what the builds are a function of besides the code
+    (fpa.night.inputs_digest, fpa.build.workbooks_digest)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        for row in con.execute(
+            f"SELECT file_name, file_sha256, status FROM audit.load_audit WHERE {where} "
+            "ORDER BY ALL"
+        ).fetchall():
+            h.update(repr(row).encode())
