@@ -143,8 +143,9 @@ def workbooks_digest(warehouse: Path) -> str:
 
 def from_nothing(warehouse: Path, digest: str | None = None) -> bool:
     """Whether the next build computes its incremental models whole (no work database, or one
-    built by another version of the project): the night gives it more memory and starts the
-    gate's process after it (macros/set_build_memory_limit.sql decides the same in dbt)."""
+    built by another version of the project): the night then starts the gate's process only
+    when the models that need more memory computed whole are built (on_history_built; dbt
+    decides their limit by is_incremental(), macros/set_build_memory_limit.sql)."""
     stamp = _stamp(warehouse)
     return (
         not work_db(warehouse).exists()
