@@ -36,8 +36,10 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fpa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True)
+def fpa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fpa.cli", *args], capture_output=True, text=True, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +178,7 @@ def test_readers_holding_the_file_open_see_no_error_across_a_publish(night):
     assert "Unable to do partial parsing" not in last_invocation
 
 
-def _kill_when(inbox: Path, warehouse: Path, ready) -> None:
+def _kill_when(inbox: Path, warehouse: Path, ready, env: dict) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -191,6 +193,7 @@ def _kill_when(inbox: Path, warehouse: Path, ready) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: dbt and GX die with it
+        env=env,
     )
     deadline = time.monotonic() + 300
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
@@ -202,9 +205,13 @@ def _kill_when(inbox: Path, warehouse: Path, ready) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("during", ["dbt", "gate"])
-def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night, during):
+def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night, during, tmp_path):
     inbox, warehouse = night
     before = sha(warehouse)
+    # the runs' scratch folders, where this test alone sees them (fpa.scratch)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
     write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
     builds = warehouse.parent / "builds"
 
@@ -214,13 +221,19 @@ def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night,
     def gate_running() -> bool:  # the candidate is renamed to its run id once dbt is done
         return any(p.name[0].isdigit() for p in builds.glob("*.duckdb"))
 
-    _kill_when(inbox, warehouse, dbt_running if during == "dbt" else gate_running)
+    _kill_when(inbox, warehouse, dbt_running if during == "dbt" else gate_running, env)
     assert sha(warehouse) == before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.insurance_city_year").fetchone()[0] > 0
+    # a killed run cannot remove its scratch: dbt's child was parsing or building
+    left = sorted(p.name for p in scratch.iterdir())
+    if during == "dbt":
+        assert any(name.startswith("fpa-dbt-parse-") for name in left), left
 
-    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse))
+    r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse), env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+    # the next run removed the dead run's folders, and its own on the way out
+    assert list(scratch.iterdir()) == [], (left, list(scratch.iterdir()))
     assert sha(warehouse) != before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(

@@ -12,14 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpa import warm
+from fpa import scratch, warm
 from fpa.paths import DBT_DIR, PRIVATE_UMASK, private_dir, private_file
 from fpa.state import StatePaths, hash_received
 
@@ -471,7 +470,7 @@ def _child(warehouse: str | None) -> int:
     # the work database, the candidate and the logs are its owner's only, whoever started the
     # child (a caller that starts it before its own umask is set: a benchmark, a test)
     os.umask(PRIVATE_UMASK)
-    folder = Path(tempfile.mkdtemp(prefix="fpa-dbt-parse-")) if warehouse else None
+    folder = scratch.folder("dbt-parse") if warehouse else None
 
     def ended(*_) -> None:
         # at once: an interpreter's exit with dbt and a manifest loaded took over 5 s on a busy

@@ -20,7 +20,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -32,7 +31,7 @@ import duckdb
 import yaml
 from jinja2 import BytecodeCache
 
-from fpa import reference, warm
+from fpa import reference, scratch, warm
 from fpa.clock import CST
 from fpa.paths import PROJECT_ROOT, tighten, write_private
 from fpa.settings import service_levels
@@ -520,7 +519,7 @@ def _checkpoint_in_child(
     """GX runs in a process of its own: its engines keep DuckDB files open for the life of the
     process, and the candidate and the state are opened read-write after it."""
     child = child or warm_up()
-    with tempfile.TemporaryDirectory(prefix="fpa-gate-") as tmp:
+    with scratch.temporary("gate") as tmp:
         out = Path(tmp) / "checks.json"
         job = {
             "candidate": str(candidate),

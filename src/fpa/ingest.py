@@ -10,7 +10,6 @@ changes nothing.
 """
 
 import os
-import tempfile
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from fpa import landing
+from fpa import landing, scratch
 from fpa.build import forget_increments
 from fpa.clock import CST
 from fpa.personal import PersonHasher, load_key
@@ -149,7 +148,7 @@ def _process(
     plan = _landing_plan(con, by_kind["policy"] + by_kind["claim"] + workbooks)
     marker = Marker(paths.root)
     crashed = marker.crashed()
-    with tempfile.TemporaryDirectory(prefix="fpa-ingest-") as tmp, Reader() as reader:
+    with scratch.temporary("ingest") as tmp, Reader() as reader:
         extracts, groups = [], []
         for kind, files in by_kind.items():
             for batch in _batches(plan[: len(files)]):

@@ -11,10 +11,10 @@ that Debian packages (fonts-noto-cjk first), and nothing is changed on the machi
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from fpa import scratch
 from fpa.bulletin.render import BODY_FONT, HEADING_FONT
 
 # name in the Word file (and its English name) -> faces to use, the first installed wins;
@@ -91,7 +91,7 @@ def convert(docx: Path, out_dir: Path) -> Path:
         raise PdfUnavailable(
             f"no font with Chinese characters is installed (Debian: {FONT_PACKAGE})"
         )
-    with tempfile.TemporaryDirectory(prefix="fpa-pdf-") as work:
+    with scratch.temporary("pdf") as work:
         conf = Path(work) / "fonts.conf"
         conf.write_text(fontconfig(faces), encoding="utf-8")
         env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
