@@ -178,7 +178,21 @@ def test_readers_holding_the_file_open_see_no_error_across_a_publish(night):
     assert "Unable to do partial parsing" not in last_invocation
 
 
-def _kill_when(inbox: Path, warehouse: Path, ready, env: dict) -> None:
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """Neither gone nor a zombie waiting for init to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill_when(inbox: Path, warehouse: Path, ready, env: dict, alone: bool = False) -> list[int]:
+    """SIGKILL the night at `ready`: its process group, or (alone) the CLI's process only, as a
+    `kill`, the out-of-memory killer or a scheduler's timeout do. The CLI's children then."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -199,13 +213,20 @@ def _kill_when(inbox: Path, warehouse: Path, ready, env: dict) -> None:
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before the point to kill it at"
-    os.killpg(proc.pid, signal.SIGKILL)
+    children = _children(proc.pid)
+    if alone:
+        proc.kill()
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    return children
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("during", ["dbt", "gate"])
+@pytest.mark.parametrize("during", ["dbt", "gate", "dbt, the CLI alone"])
 def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night, during, tmp_path):
+    """Killed during dbt or the gate, with its children (its process group) or alone: dbt's
+    and GX's processes die with the CLI (fpa.warm), and the next run publishes."""
     inbox, warehouse = night
     before = sha(warehouse)
     # the runs' scratch folders, where this test alone sees them (fpa.scratch)
@@ -221,13 +242,25 @@ def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night,
     def gate_running() -> bool:  # the candidate is renamed to its run id once dbt is done
         return any(p.name[0].isdigit() for p in builds.glob("*.duckdb"))
 
-    _kill_when(inbox, warehouse, dbt_running if during == "dbt" else gate_running, env)
+    alone = during.endswith("alone")
+    children = _kill_when(
+        inbox, warehouse, gate_running if during == "gate" else dbt_running, env, alone
+    )
+    assert children, "dbt's process had not started"
+    deadline = time.monotonic() + 5
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # before: a CLI killed alone left dbt building for the rest of its build, with the state
+    # attached and the work database open
+    assert not any(map(_running, children)), [
+        Path(f"/proc/{c}/cmdline").read_bytes() for c in children if _running(c)
+    ]
     assert sha(warehouse) == before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.insurance_city_year").fetchone()[0] > 0
     # a killed run cannot remove its scratch: dbt's child was parsing or building
     left = sorted(p.name for p in scratch.iterdir())
-    if during == "dbt":
+    if during == "dbt":  # (dbt's child removes its folder on the SIGTERM of a CLI killed alone)
         assert any(name.startswith("fpa-dbt-parse-") for name in left), left
 
     r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse), env=env)

@@ -480,6 +480,8 @@ def _child(warehouse: str | None) -> int:
         os._exit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, ended)
+    if not warm.child_of_the_night():
+        ended()
     try:
         from dbt.cli.main import dbtRunner
 

@@ -23,9 +23,12 @@ class ChildFailed(RuntimeError):
     carried back as it was."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """The kernel sends this process `sig` when the thread that started it ends: its parent
+    killed, whose own cleanup never runs. The callers check getppid() after it, for a parent
+    that died before."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):  # not Linux: the child may outlive a killed parent
         pass
 
@@ -37,7 +40,7 @@ def run(fn: Callable[..., Any], *args, **kwargs) -> Any:
     parent = os.getpid()
 
     def target() -> None:
-        _die_with_parent()
+        die_with_parent()
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
         receive.close()

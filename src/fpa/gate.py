@@ -1025,6 +1025,8 @@ def record(result: GateResult, candidate: Path, warehouse: Path) -> None:
 
 
 if __name__ == "__main__":  # the child of warm_up: import GX first, then wait for the job
+    if not warm.child_of_the_night():
+        sys.exit(1)
     import great_expectations  # noqa: F401
 
     spec = json.loads(sys.stdin.read())

@@ -1,28 +1,45 @@
 """Children that import their heavy library first (dbt's and GX's imports take seconds) and then
 wait for their job on stdin: started early in a night, the import overlaps the step before
-theirs."""
+theirs. They die with the process that started them (child_of_the_night)."""
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from fpa.child import die_with_parent
+
+PARENT = "FPA_WARM_PARENT"  # the starting process's id, in the child's environment
+
 
 def start(
     module: str, env: dict[str, str] | None = None, args: Sequence[str] = ()
 ) -> subprocess.Popen:
     """`python -m module args`, its stdin waiting for the job, stdout and stderr in one pipe
-    (the caller's `communicate(job)` returns the log)."""
+    (the caller's `communicate(job)` returns the log). Started from the thread that waits for
+    it: the child dies when that thread ends (child_of_the_night)."""
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {}), PARENT: str(os.getpid())},
     )
+
+
+def child_of_the_night() -> bool:
+    """Called first by a child of start(): SIGTERM when its parent dies, and False when the
+    parent is gone already. A night killed (`kill`, the out-of-memory killer, a scheduler's
+    timeout) runs none of its cleanup, and its dbt went on building with the state attached
+    and the work database open — the next night's ingest could not write the state until it
+    ended, and its build shared dbt's target folder with it — and its GX went on judging."""
+    die_with_parent(signal.SIGTERM)
+    parent = os.environ.pop(PARENT, None)
+    return parent is None or os.getppid() == int(parent)
 
 
 def start_dbt(warehouse: Path | None = None) -> subprocess.Popen:
