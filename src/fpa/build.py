@@ -516,12 +516,12 @@ def _leave(code: int) -> None:
     atexit handler): closed here, DuckDB checkpoints the candidate and the work database and
     removes their write-ahead logs. Were a log still beside either (the database held open
     elsewhere), the ordinary exit closes it: the night moves the candidate without its log."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # dbt never imported (stdin closed at once)
+    connections = sys.modules.get("dbt.adapters.duckdb.connections")
+    if connections is None:  # no job ran: dbt opened no database
         os._exit(code)
-    env = DuckDBConnectionManager._ENV
-    DuckDBConnectionManager.close_all_connections()
+    manager = connections.DuckDBConnectionManager
+    env = manager._ENV
+    manager.close_all_connections()
     if env is not None:
         env.close()
     written = [os.environ.get(var) for var in (BUILD_FILE_VAR, WORK_DB_VAR)]
