@@ -72,6 +72,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError):
+    except PermissionError:
         return True  # another account's process: not ours to judge
+    except OverflowError:
+        return True  # no process can have that number: not a folder we made
     return True
