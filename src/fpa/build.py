@@ -518,7 +518,7 @@ def _leave(code: int) -> None:
     elsewhere), the ordinary exit closes it: the night moves the candidate without its log."""
     connections = sys.modules.get("dbt.adapters.duckdb.connections")
     if connections is None:  # no job ran: dbt opened no database
-        os._exit(code)
+        warm.exit_now(code)
     manager = connections.DuckDBConnectionManager
     env = manager._ENV
     manager.close_all_connections()
@@ -527,9 +527,7 @@ def _leave(code: int) -> None:
     written = [os.environ.get(var) for var in (BUILD_FILE_VAR, WORK_DB_VAR)]
     if any(p and Path(f"{p}.wal").exists() for p in written):
         sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    warm.exit_now(code)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,15 @@ class ChildFailed(RuntimeError):
     carried back as it was."""
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
+def die_with_parent(parent: int, sig: int = signal.SIGKILL) -> bool:
     """The kernel sends this process `sig` when the thread that started it ends: its parent
-    killed, whose own cleanup never runs. The callers check getppid() after it, for a parent
-    that died before."""
+    killed, whose own cleanup never runs. False when `parent` had died already, before the
+    request took effect: the caller ends at once."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):  # not Linux: the child may outlive a killed parent
         pass
+    return os.getppid() == parent
 
 
 def run(fn: Callable[..., Any], *args, **kwargs) -> Any:
@@ -40,8 +41,7 @@ def run(fn: Callable[..., Any], *args, **kwargs) -> Any:
     parent = os.getpid()
 
     def target() -> None:
-        die_with_parent()
-        if os.getppid() != parent:  # the parent died before prctl took effect
+        if not die_with_parent(parent):
             os._exit(1)
         receive.close()
         try:

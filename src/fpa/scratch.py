@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_KIND = r"[a-z]+(?:-[a-z]+)*"
 # fpa-<kind>-<pid>-<tempfile's 8 random characters: a-z, 0-9 and _>
-_NAME = re.compile(r"fpa-[a-z]+(?:-[a-z]+)*-(\d+)-[a-z0-9_]{8}")
+_NAME = re.compile(rf"fpa-{_KIND}-(\d+)-[a-z0-9_]{{8}}")
 
 
 def folder(kind: str) -> Path:
     """A new private folder (0700) for `kind` (letters and dashes), the caller's to remove."""
-    if not re.fullmatch(r"[a-z]+(?:-[a-z]+)*", kind):
+    if not re.fullmatch(_KIND, kind):
         raise ValueError(f"a scratch folder's kind is lowercase words and dashes, not {kind!r}")
     sweep()
     return Path(tempfile.mkdtemp(prefix=f"fpa-{kind}-{os.getpid()}-"))
