@@ -357,7 +357,8 @@ def _interrupt_duckdb_after_the_time_limit() -> None:
 # file already open and nothing else (without it, COPY … TO could still write the file's .wal
 # siblings), and its configuration locked: no SET, PRAGMA or RESET of memory_limit, threads, the
 # file systems or anything else. Connections open at the same time in a process share one DuckDB
-# instance (DuckDB's instance cache), whose settings another may have locked already: what
+# instance (DuckDB's instance cache; and each process holds one open between queries:
+# fpa.dashboards.held_instance), whose settings another may have locked already: what
 # counts is that the instance is so when the query runs; a connection it is not so on is not
 # used.
 DUCKDB_LOCKDOWN = (
@@ -424,6 +425,9 @@ def _harden(app) -> None:
     Celery worker, `fpa superset sync`)."""
     _lock_down_duckdb_connections()
     _interrupt_duckdb_after_the_time_limit()
+    from fpa.dashboards import held_instance
+
+    held_instance.install()
     if _redis:  # where reports run (the only screenshots: THUMBNAILS is off)
         from fpa.dashboards.drawn import wait_before_superset_screenshots
 

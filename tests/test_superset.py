@@ -458,6 +458,14 @@ def test_the_county_maps_colour_every_county_and_a_city_viewer_sees_theirs(super
         )
     }
     parts = {(r["county_code"], int(r["part"])) for r in _boundaries()}
+    outlines = {
+        (code, part): ring
+        for code, part, ring in marts(
+            superset,
+            "SELECT DISTINCT county_code, part, outline FROM dashboards.insurance_county_map",
+            [],
+        )
+    }
     for key, metric in MAPS.items():
         data = chart_data(api, ids[key], dashboard_filters("insurance", key, chosen))
         assert {(r["county_code"], r["part"]) for r in data} == parts and len(data) == len(parts)
@@ -469,8 +477,11 @@ def test_the_county_maps_colour_every_county_and_a_city_viewer_sees_theirs(super
             assert r["units_in_wan"] == two(w["units_wan"])
             assert r["coverage_percent"] == two(w["coverage_rate"], 100)
             assert r["loss_ratio_percent"] == two(w["loss_ratio"], 100)
-            ring = json.loads(r["outline"])  # the part's outer ring, as Superset sends it
+            # the part's outer ring, as Superset sends it: JSON text DuckDB wrote from the
+            # table's numbers, the same ring
+            ring = json.loads(r[bundle.MAP_GEOMETRY])
             assert len(ring) >= 4 and ring[0] == ring[-1] and len(ring[0]) == 2
+            assert ring == outlines[(r["county_code"], r["part"])]
         areas = [r["area_km2"] for r in data]
         assert areas == sorted(areas, reverse=True)
 
@@ -972,7 +983,7 @@ def _the_maps_as(p, superset: dict, username: str, whole: str, shot: str) -> dic
         for r in answers
         for result in r.json().get("result", [])
         for row in result.get("data", [])
-        if "outline" in row
+        if bundle.MAP_GEOMETRY in row
     ]
     return {"browser": browser, "page": page, "holders": holders, "sent": sent, "asked": asked}
 

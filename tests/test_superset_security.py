@@ -7,7 +7,9 @@ shared harness: SQLite metadata, gunicorn on loopback, the small night's warehou
 - readers tag nothing, drop no cache and see nobody's name or e-mail;
 - logins are rate-limited, per user name, on the REST API and on the form;
 - SQL Lab stops a DuckDB query at its time limit (FPA_SQLLAB_TIMEOUT, 5 s here);
-- the engineer's connection changes no setting and reads or writes no file.
+- the engineer's connection changes no setting and reads or writes no file;
+- the DuckDB instance Superset holds open between queries reads a night's new file from the
+  next query on, and cannot be left broken by SQL Lab (a DETACH).
 
 One server for the module: one gunicorn worker, so the login counters (in the worker's memory
 on the embedded defaults) are the test's alone to count."""
@@ -15,6 +17,7 @@ on the embedded defaults) are the test's alone to count."""
 import csv
 import io
 import json
+import os
 import re
 import time
 import uuid
@@ -688,3 +691,69 @@ def test_the_engineers_connection_changes_no_setting_and_touches_no_file(superse
         "current_setting('enable_external_access') AS external",
     )
     assert r.json()["data"] == [{"locked": True, "external": False}], r.text[:300]
+
+
+# --- 6. the instance held between queries -------------------------------------------------------
+
+
+def _held(superset) -> set[tuple[int, int]]:
+    """(device, inode) of each file Superset's workers hold open by the published file's name
+    (or by that name before it was replaced: the kernel then adds " (deleted)")."""
+    master = superset["pid"]
+    name = str(superset["warehouse"].resolve())
+    found = set()
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd).removesuffix(" (deleted)") == name:
+                    st = os.stat(fd)
+                    found.add((st.st_dev, st.st_ino))
+            except OSError:  # closed meanwhile
+                continue
+    return found
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def test_a_nights_new_file_is_read_by_the_next_query_and_the_old_one_let_go(superset, as_):
+    """Superset holds its DuckDB instance of the published file open between queries
+    (fpa.dashboards.held_instance: making one is ~20 ms of every cold chart). A night's
+    os.replace is still read by the next query, and the replaced file is no longer held."""
+    api = as_("engineer")
+    warehouse = superset["warehouse"]
+    assert _sql(api, superset, "SELECT 1 AS n").status_code == 200
+    assert _held(superset) == {_identity(warehouse)}  # held after the query ended
+    kept = warehouse.with_name("kept-by-the-test.duckdb")  # the same bytes, put back after
+    night = warehouse.with_name("night-of-the-test.duckdb")
+    for copy in (kept, night):
+        copy.write_bytes(warehouse.read_bytes())
+    with duckdb.connect(str(night)) as con:
+        con.execute("CREATE TABLE main.published_tonight AS SELECT 7 AS n")
+    os.chmod(night, 0o400)
+    os.replace(night, warehouse)  # as fpa.publish does
+    try:
+        r = _sql(api, superset, "SELECT n FROM main.published_tonight")
+        assert r.status_code == 200 and r.json()["data"] == [{"n": 7}], r.text[:300]
+        assert _held(superset) == {_identity(warehouse)}
+    finally:
+        os.chmod(kept, 0o400)
+        os.replace(kept, warehouse)
+    r = _sql(api, superset, "SELECT n FROM main.published_tonight")  # the file put back
+    assert r.status_code != 200 or r.json().get("status") == "failed", r.text[:300]
+    assert _held(superset) == {_identity(warehouse)}
+
+
+def test_sql_lab_cannot_leave_the_held_instance_without_its_file(superset, as_):
+    """DETACH is no setting: lock_configuration lets it through. The instance it emptied is let
+    go, and the queries after it read the file (each one: the module's one worker takes them
+    all)."""
+    api = as_("engineer")
+    name = superset["warehouse"].stem
+    _sql(api, superset, f"SET search_path = 'temp.main'; DETACH {name}")
+    ((n,),) = marts(superset, "SELECT count(*) FROM marts.insurance_county_year")
+    for _ in range(3):
+        r = _sql(api, superset, "SELECT count(*) AS n FROM marts.insurance_county_year")
+        assert r.status_code == 200 and r.json()["data"] == [{"n": n}], r.text[:300]

@@ -33,7 +33,13 @@ def running(
     port = free_port()
     proc = serve(home, port, workers=workers, env=env)
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "home": home, "ids": ids, "warehouse": warehouse}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "home": home,
+            "ids": ids,
+            "warehouse": warehouse,
+            "pid": proc.pid,  # gunicorn's master: its workers are its children
+        }
     finally:
         stop(proc)
 
