@@ -41,7 +41,7 @@ USER = service.DemoUser("hechi", "hechi-bench-1", city_role(HECHI), "河池市 v
 
 
 def month_participants(api: service.Api, chart_id: int) -> int | None:
-    """河池市's participants in December 2024 as the 每月活动 chart answers its viewer."""
+    """河池市's participants in December 2024 as the 每月参与人数 chart answers its viewer."""
     chart = api.get(f"/api/v1/chart/{chart_id}")["result"]
     qc = json.loads(chart["query_context"])
     flt = [{"col": "year", "op": "IN", "val": [2024]}]
@@ -99,7 +99,7 @@ def main() -> int:
     airflow = None
     try:
         api = service.Api(url, USER.username, USER.password)
-        chart = ids["charts"]["act_by_month"]
+        chart = ids["charts"]["act_participants_by_month"]
         before = month_participants(api, chart)
         airflow = local.standalone(
             airflow_home,

@@ -13,7 +13,8 @@ connection opened when none is left open on the old file opens the new one. (Duc
 keys an instance by the file's path: a connection opened beside a query still running on the
 old file gets the old instance, with or without a held one.) A new holder is kept only when no
 descriptor of the process is open on another file by that name: else its instance could be the
-old one, held as the new. An instance whose file SQL Lab has detached is let go as well.
+old one, held as the new. An instance whose file SQL Lab has detached is let go as well; a
+process forked from the holder's holds nothing (see _before_connect).
 """
 
 import copy
@@ -21,7 +22,8 @@ import os
 import threading
 
 _lock = threading.Lock()
-_held: dict[str, tuple[tuple[int, int], object]] = {}  # path -> ((device, inode), connection)
+# path -> ((device, inode), connection, the holding process)
+_held: dict[str, tuple[tuple[int, int], object, int]] = {}
 
 
 def install() -> None:
@@ -49,6 +51,12 @@ def _before_connect(dialect, _record, cargs, cparams) -> None:
     identity = (st.st_dev, st.st_ino)
     with _lock:
         held = _held.get(path)
+        if held and held[2] != os.getpid():
+            # forked from the holder: a DuckDB instance is neither to be used nor closed across
+            # a fork (its threads stayed in the parent; dropping the connection crashed the
+            # child), so this process opens per query as before. None of Superset's forks after
+            # a query: gunicorn's workers and Celery's prefork children each make their own.
+            return
         if held and held[0] == identity and _attached(held[1], path):
             return
         if held:  # the file was replaced, or detached from the instance
@@ -58,7 +66,7 @@ def _before_connect(dialect, _record, cargs, cparams) -> None:
         # connection of the same configuration (dialect.connect pops some of them: a copy)
         holder = dialect.connect(*cargs, **copy.deepcopy(cparams))
         if _only_open_on(path, identity) and _attached(holder, path):
-            _held[path] = (identity, holder)
+            _held[path] = (identity, holder, os.getpid())
         else:
             _close(holder)
 
@@ -103,4 +111,4 @@ def _close(connection) -> None:
 def held() -> dict[str, tuple[int, int]]:
     """The files held, with their (device, inode): for tests."""
     with _lock:
-        return {path: identity for path, (identity, _) in _held.items()}
+        return {path: identity for path, (identity, _, _) in _held.items()}
