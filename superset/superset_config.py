@@ -324,6 +324,10 @@ def _interrupt_duckdb_after_the_time_limit() -> None:
         return SQLLAB_TIMEOUT
 
     def timed_execute(cls, cursor, query, database, **kwargs):
+        from fpa.dashboards.held_instance import refuse_what_changes_the_instance
+
+        # first, what would change the DuckDB instance every query of the process shares
+        refuse_what_changes_the_instance(cursor, query)
         seconds = limit()
         stopped = threading.Event()
 

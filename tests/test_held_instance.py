@@ -93,3 +93,35 @@ def test_a_forked_process_leaves_the_parents_instance_alone(engine, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert read() == 2
     assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+
+
+def test_an_instance_whose_file_was_detached_is_let_go(engine):
+    """Superset refuses a DETACH (below); should one reach DuckDB anyway, the held instance it
+    emptied is let go and the next query reads the file."""
+    warehouse, eng, read = engine
+    assert read() == 1
+    with eng.connect() as con:
+        raw = con.connection.dbapi_connection
+        raw.execute("SET search_path = 'temp.main'")
+        raw.execute(f"DETACH {warehouse.stem}")
+    assert read() == 1
+    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DETACH fpa",
+        "SET search_path = 'temp.main'; DETACH fpa",
+        "/* tidy up */ detach database if exists fpa",
+    ],
+)
+def test_a_detach_is_refused_however_written(sql):
+    with duckdb.connect() as con, pytest.raises(duckdb.PermissionException, match="DETACH"):
+        held_instance.refuse_what_changes_the_instance(con, sql)
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", "SET search_path = 'temp.main'", "SELEC oops"])
+def test_what_leaves_the_instance_as_it_is_goes_through(sql):
+    with duckdb.connect() as con:
+        held_instance.refuse_what_changes_the_instance(con, sql)

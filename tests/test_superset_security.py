@@ -9,7 +9,7 @@ shared harness: SQLite metadata, gunicorn on loopback, the small night's warehou
 - SQL Lab stops a DuckDB query at its time limit (FPA_SQLLAB_TIMEOUT, 5 s here);
 - the engineer's connection changes no setting and reads or writes no file;
 - the DuckDB instance Superset holds open between queries reads a night's new file from the
-  next query on, and cannot be left broken by SQL Lab (a DETACH).
+  next query on, and SQL Lab cannot detach the file from it.
 
 One server for the module: one gunicorn worker, so the login counters (in the worker's memory
 on the embedded defaults) are the test's alone to count."""
@@ -746,13 +746,20 @@ def test_a_nights_new_file_is_read_by_the_next_query_and_the_old_one_let_go(supe
     assert _held(superset) == {_identity(warehouse)}
 
 
-def test_sql_lab_cannot_leave_the_held_instance_without_its_file(superset, as_):
-    """DETACH is no setting: lock_configuration lets it through. The instance it emptied is let
-    go, and the queries after it read the file (each one: the module's one worker takes them
-    all)."""
+def test_sql_lab_cannot_detach_the_file_the_queries_share(superset, as_):
+    """DETACH is no setting: lock_configuration lets it through, and it took the file from the
+    instance every query of the worker shares (each query after it failed). Refused, however
+    written; the queries after it read the file (each one: the module's one worker takes
+    them all)."""
     api = as_("engineer")
     name = superset["warehouse"].stem
-    _sql(api, superset, f"SET search_path = 'temp.main'; DETACH {name}")
+    for sql in (
+        f"SET search_path = 'temp.main'; DETACH {name}",
+        f"/* tidy up */ detach database if exists {name}",
+    ):
+        r = _sql(api, superset, sql)
+        assert r.status_code != 200 or r.json().get("status") == "failed", r.text[:300]
+        assert "DETACH is not allowed" in r.text, r.text[:300]
     ((n,),) = marts(superset, "SELECT count(*) FROM marts.insurance_county_year")
     for _ in range(3):
         r = _sql(api, superset, "SELECT count(*) AS n FROM marts.insurance_county_year")

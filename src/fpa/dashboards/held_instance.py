@@ -71,11 +71,34 @@ def _before_connect(dialect, _record, cargs, cparams) -> None:
             _close(holder)
 
 
+# Statements no reader's query runs, refused before DuckDB sees them (superset_config.py's
+# execute): they would change the instance every query of the process shares. DETACH is no
+# setting (lock_configuration lets it through) and took the file from all of them.
+REFUSED = frozenset({"DETACH"})
+
+
+def refuse_what_changes_the_instance(cursor, query: str) -> None:
+    """Raise duckdb.PermissionException for a statement of REFUSED in query, read by DuckDB's
+    own parser (a comment, the case or a second statement hide nothing from it)."""
+    import duckdb
+
+    try:
+        kinds = {statement.type.name for statement in cursor.extract_statements(query)}
+    except duckdb.Error:  # not SQL DuckDB reads: running it says why
+        return
+    if kinds & REFUSED:
+        raise duckdb.PermissionException(
+            f"{', '.join(sorted(kinds & REFUSED))} is not allowed here: every query of this "
+            "server shares the warehouse's database"
+        )
+
+
 def _attached(connection, path: str) -> bool:
     """Is the file still the instance's database? SQL Lab can DETACH it (`SET search_path =
     'temp.main'; DETACH fpa`: no setting of DuckDB's forbids it), and a held instance would then
     fail every query after; it is let go instead, and the next connection opens the file anew
-    once none is left open on the broken instance (0.1 ms a connection)."""
+    once none is left open on the broken instance (0.1 ms a connection). Superset refuses a
+    DETACH before DuckDB sees it (refuse_what_changes_the_instance): this is the second line."""
     try:
         row = connection.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
