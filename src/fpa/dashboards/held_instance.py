@@ -13,7 +13,9 @@ connection opened when none is left open on the old file opens the new one. (Duc
 keys an instance by the file's path: a connection opened beside a query still running on the
 old file gets the old instance, with or without a held one.) A new holder is kept only when no
 descriptor of the process is open on another file by that name: else its instance could be the
-old one, held as the new. An instance whose file SQL Lab has detached is let go as well; a
+old one, held as the new. A DETACH, which would take the file from every query sharing the
+instance, is refused before DuckDB sees it (refuse_what_changes_the_instance, called by
+superset_config.py's execute); an instance that lost its file anyway is let go as well. A
 process forked from the holder's holds nothing (see _before_connect).
 """
 
