@@ -375,6 +375,8 @@ def _lock_down(dbapi_connection, _record) -> None:
     import duckdb
     import duckdb_engine
 
+    from fpa.dashboards import held_instance
+
     if not isinstance(dbapi_connection, duckdb_engine.ConnectionWrapper):
         return
     cursor = dbapi_connection.cursor()
@@ -386,8 +388,7 @@ def _lock_down(dbapi_connection, _record) -> None:
     # checked (~1 ms): locked, and not even the open file is to be found through the file system
     cursor.execute("SELECT current_setting('lock_configuration')")
     (locked,) = cursor.fetchone()
-    cursor.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
-    (path,) = cursor.fetchone()
+    path = held_instance.database_path(cursor)
     try:
         cursor.execute("SELECT count(*) FROM glob(?)", (path,))
         disabled = False

@@ -18,11 +18,6 @@ def _file(path, figure: int) -> None:
         con.execute(f"CREATE TABLE figures AS SELECT {figure} AS n")
 
 
-def _identity(path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
-
-
 @pytest.fixture
 def engine(tmp_path):
     warehouse = tmp_path / "wh" / "fpa.duckdb"
@@ -50,10 +45,10 @@ def _night(tmp_path, warehouse, figure: int) -> None:
 def test_the_file_is_held_between_queries_and_a_new_one_read_by_the_next(engine, tmp_path):
     warehouse, _, read = engine
     assert read() == 1
-    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+    assert held_instance.held()[str(warehouse.resolve())] == held_instance.file_identity(warehouse)
     _night(tmp_path, warehouse, 2)
     assert read() == 2
-    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+    assert held_instance.held()[str(warehouse.resolve())] == held_instance.file_identity(warehouse)
 
 
 def test_a_query_still_running_on_the_old_file_keeps_no_holder_of_it(engine, tmp_path):
@@ -69,7 +64,7 @@ def test_a_query_still_running_on_the_old_file_keeps_no_holder_of_it(engine, tmp
     assert str(warehouse.resolve()) not in held_instance.held()
     running.close()
     assert read() == 2
-    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+    assert held_instance.held()[str(warehouse.resolve())] == held_instance.file_identity(warehouse)
 
 
 def test_a_forked_process_leaves_the_parents_instance_alone(engine, tmp_path):
@@ -92,7 +87,7 @@ def test_a_forked_process_leaves_the_parents_instance_alone(engine, tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert read() == 2
-    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+    assert held_instance.held()[str(warehouse.resolve())] == held_instance.file_identity(warehouse)
 
 
 def test_an_instance_whose_file_was_detached_is_let_go(engine):
@@ -105,7 +100,7 @@ def test_an_instance_whose_file_was_detached_is_let_go(engine):
         raw.execute("SET search_path = 'temp.main'")
         raw.execute(f"DETACH {warehouse.stem}")
     assert read() == 1
-    assert held_instance.held()[str(warehouse.resolve())] == _identity(warehouse)
+    assert held_instance.held()[str(warehouse.resolve())] == held_instance.file_identity(warehouse)
 
 
 @pytest.mark.parametrize(

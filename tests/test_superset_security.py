@@ -32,6 +32,7 @@ import requests
 from support.superset_harness import HECHI, login, marts, running
 
 from fpa.dashboards import spec
+from fpa.dashboards.held_instance import file_identity
 from fpa.dashboards.provision import CITY_DATASETS
 
 pytestmark = [pytest.mark.superset, pytest.mark.slow]
@@ -706,16 +707,10 @@ def _held(superset) -> set[tuple[int, int]]:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 if os.readlink(fd).removesuffix(" (deleted)") == name:
-                    st = os.stat(fd)
-                    found.add((st.st_dev, st.st_ino))
+                    found.add(file_identity(fd))
             except OSError:  # closed meanwhile
                 continue
     return found
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
 
 
 def test_a_nights_new_file_is_read_by_the_next_query_and_the_old_one_let_go(superset, as_):
@@ -725,7 +720,7 @@ def test_a_nights_new_file_is_read_by_the_next_query_and_the_old_one_let_go(supe
     api = as_("engineer")
     warehouse = superset["warehouse"]
     assert _sql(api, superset, "SELECT 1 AS n").status_code == 200
-    assert _held(superset) == {_identity(warehouse)}  # held after the query ended
+    assert _held(superset) == {file_identity(warehouse)}  # held after the query ended
     kept = warehouse.with_name("kept-by-the-test.duckdb")  # the same bytes, put back after
     night = warehouse.with_name("night-of-the-test.duckdb")
     for copy in (kept, night):
@@ -737,13 +732,13 @@ def test_a_nights_new_file_is_read_by_the_next_query_and_the_old_one_let_go(supe
     try:
         r = _sql(api, superset, "SELECT n FROM main.published_tonight")
         assert r.status_code == 200 and r.json()["data"] == [{"n": 7}], r.text[:300]
-        assert _held(superset) == {_identity(warehouse)}
+        assert _held(superset) == {file_identity(warehouse)}
     finally:
         os.chmod(kept, 0o400)
         os.replace(kept, warehouse)
     r = _sql(api, superset, "SELECT n FROM main.published_tonight")  # the file put back
     assert r.status_code != 200 or r.json().get("status") == "failed", r.text[:300]
-    assert _held(superset) == {_identity(warehouse)}
+    assert _held(superset) == {file_identity(warehouse)}
 
 
 def test_sql_lab_cannot_detach_the_file_the_queries_share(superset, as_):

@@ -43,14 +43,13 @@ def install() -> None:
 def _before_connect(dialect, _record, cargs, cparams) -> None:
     """SQLAlchemy's do_connect: returns None, the connection is then opened as always."""
     path = cparams.get("database")
-    if dialect.name != "duckdb" or not cparams.get("read_only") or not path:
+    if not cparams.get("read_only") or not path:
         return
     path = os.path.realpath(path)
     try:
-        st = os.stat(path)
+        identity = file_identity(path)
     except OSError:  # no published file (yet): the connection fails as it would
         return
-    identity = (st.st_dev, st.st_ino)
     with _lock:
         held = _held.get(path)
         if held and held[2] != os.getpid():
@@ -88,11 +87,27 @@ def refuse_what_changes_the_instance(cursor, query: str) -> None:
         kinds = {statement.type.name for statement in cursor.extract_statements(query)}
     except duckdb.Error:  # not SQL DuckDB reads: running it says why
         return
-    if kinds & REFUSED:
+    if refused := kinds & REFUSED:
         raise duckdb.PermissionException(
-            f"{', '.join(sorted(kinds & REFUSED))} is not allowed here: every query of this "
-            "server shares the warehouse's database"
+            f"{', '.join(sorted(refused))} is not allowed here: every query of this server "
+            "shares the warehouse's database"
         )
+
+
+def file_identity(path) -> tuple[int, int]:
+    """(device, inode): what a night's os.replace changes and a path does not show."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def database_path(connection) -> str:
+    """The file of a DuckDB connection's database, as DuckDB names it; raises when it has none
+    (its file detached). A DuckDB connection or duckdb_engine's wrapper of one or of its cursor
+    (whose execute returns nothing)."""
+    connection.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    )
+    return connection.fetchone()[0]
 
 
 def _attached(connection, path: str) -> bool:
@@ -102,12 +117,9 @@ def _attached(connection, path: str) -> bool:
     once none is left open on the broken instance (0.1 ms a connection). Superset refuses a
     DETACH before DuckDB sees it (refuse_what_changes_the_instance): this is the second line."""
     try:
-        row = connection.execute(
-            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-        ).fetchone()
+        return os.path.realpath(database_path(connection)) == path
     except Exception:  # noqa: BLE001 - no database at all: not attached
         return False
-    return row is not None and os.path.realpath(row[0]) == path
 
 
 def _only_open_on(path: str, identity: tuple[int, int]) -> bool:
@@ -117,10 +129,8 @@ def _only_open_on(path: str, identity: tuple[int, int]) -> bool:
     for fd in os.listdir("/proc/self/fd"):
         entry = f"/proc/self/fd/{fd}"
         try:
-            if os.readlink(entry) in names:
-                st = os.stat(entry)
-                if (st.st_dev, st.st_ino) != identity:
-                    return False
+            if os.readlink(entry) in names and file_identity(entry) != identity:
+                return False
         except OSError:  # closed meanwhile (the listing's own descriptor among them)
             continue
     return True
