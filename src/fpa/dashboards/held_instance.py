@@ -114,7 +114,7 @@ def _attached(connection, path: str) -> bool:
     """Is the file still the instance's database? SQL Lab can DETACH it (`SET search_path =
     'temp.main'; DETACH fpa`: no setting of DuckDB's forbids it), and a held instance would then
     fail every query after; it is let go instead, and the next connection opens the file anew
-    once none is left open on the broken instance (0.1 ms a connection). Superset refuses a
+    once none is left open on the broken instance (under 0.5 ms a connection). Superset refuses a
     DETACH before DuckDB sees it (refuse_what_changes_the_instance): this is the second line."""
     try:
         return os.path.realpath(database_path(connection)) == path
