@@ -208,12 +208,14 @@ several_policies as (
         c.city_code,
         p.county_code,
         p.person_key
-    from person_policies as p
+    from (
+        select * from person_policies
+        where
+            counted
+            and {{ person_year }}
+            in (select person_year from several)  -- noqa: RF02
+    ) as p
     inner join counties as c using (county_code)
-    where
-        p.counted
-        and hash(p.sign, p.year, p.product_code, p.person_key)
-        in (select s.person_year from several as s)
 ),
 
 first_days as (
