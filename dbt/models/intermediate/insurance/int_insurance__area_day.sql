@@ -99,40 +99,6 @@ policy_counties as (
     group by year, day, product_code, county_code
 ),
 
-policy_areas as (
-    select
-        p.year,
-        p.day,
-        p.product_code,
-        c.city_code,
-        p.county_code,
-        p.policies_written,
-        p.policies,
-        p.units,
-        p.premium_yuan
-    from policy_counties as p
-    inner join counties as c using (county_code)
-),
-
-policy_days as (
-    select
-        year,
-        day,
-        product_code,
-        city_code,
-        county_code,
-        sum(policies_written) as policies_written,
-        sum(policies) as policies,
-        sum(units) as units,
-        sum(premium_yuan) as premium_yuan
-    from policy_areas
-    group by grouping sets (  -- noqa: PRS
-        (year, day, product_code, city_code, county_code),
-        (year, day, product_code, city_code),
-        (year, day, product_code)
-    )
-),
-
 -- 参保人数 is a function of a person's policies of the year and product: on a night, every such
 -- policy of the persons recomputed, now (+1) and before (-1: those this build left as they were
 -- and the previous states of those it recomputed)
@@ -249,27 +215,63 @@ single_person_counties as (
     group by year, day, product_code, county_code
 ),
 
-single_person_areas as (
+-- the policies' sums and the single persons' count by county, with their cities joined, and
+-- summed again at the three grains in one GROUPING SETS pass
+county_days as (
     select
-        p.year,
-        p.day,
-        p.product_code,
+        year,
+        day,
+        product_code,
+        county_code,
+        policies_written,
+        policies,
+        units,
+        premium_yuan,
+        0 as insured_persons
+    from policy_counties
+    union all by name
+    select
+        year,
+        day,
+        product_code,
+        county_code,
+        0 as policies_written,
+        0 as policies,
+        0 as units,
+        0 as premium_yuan,
+        insured_persons
+    from single_person_counties
+),
+
+area_days as (
+    select
+        d.year,
+        d.day,
+        d.product_code,
         c.city_code,
-        p.county_code,
-        p.insured_persons
-    from single_person_counties as p
+        d.county_code,
+        d.policies_written,
+        d.policies,
+        d.units,
+        d.premium_yuan,
+        d.insured_persons
+    from county_days as d
     inner join counties as c using (county_code)
 ),
 
-single_person_days as (
+day_sums as (
     select
         year,
         day,
         product_code,
         city_code,
         county_code,
+        sum(policies_written) as policies_written,
+        sum(policies) as policies,
+        sum(units) as units,
+        sum(premium_yuan) as premium_yuan,
         sum(insured_persons) as insured_persons
-    from single_person_areas
+    from area_days
     group by grouping sets (  -- noqa: PRS
         (year, day, product_code, city_code, county_code),
         (year, day, product_code, city_code),
@@ -287,8 +289,6 @@ person_days as (
         sum(sign) as insured_persons
     from first_days
     group by year, day, product_code, city_code, county_code
-    union all
-    select * from single_person_days
 ),
 
 -- settled claims with a payment, on a night the recomputed ones, now (+1) and before (-1)
@@ -346,10 +346,9 @@ claim_days as (
 added as (
     select
         *,
-        0 as insured_persons,
         0 as claims_settled,
         0 as claims_paid_yuan
-    from policy_days
+    from day_sums
     union all by name
     select
         *,
