@@ -47,11 +47,17 @@ with counties as (
 ),
 
 -- every policy once on a full build; on a night the recomputed ones, now (+1) and before (-1)
-{% set policy_columns = (
-    'written_year, written_on, product_code, county_code, is_in_force_or_expired, units, '
-    ~ 'premium_net_yuan, person_key'
-) %}
-signed_policies as {{ once }} (
+{% set policy_columns %}
+    written_year as year,
+    written_on as day,
+    product_code,
+    county_code,
+    is_in_force_or_expired as counted,
+    units,
+    premium_net_yuan,
+    person_key
+{% endset %}
+policies as {{ once }} (
     select
         1 as sign,
         {{ policy_columns }}
@@ -65,20 +71,6 @@ signed_policies as {{ once }} (
         from {{ ref('int_policies__changed') }}
         where held
     {% endif %}
-),
-
-policies as {{ once }} (
-    select
-        sign,
-        written_year as year,
-        written_on as day,
-        product_code,
-        county_code,
-        is_in_force_or_expired as counted,
-        units,
-        premium_net_yuan,
-        person_key
-    from signed_policies
 ),
 
 policy_counties as (
