@@ -109,26 +109,38 @@ def test_dbt_parses_while_the_night_reads_and_leaves_no_folder_behind(night, tmp
     """dbt's child given the warehouse parses the project before its job, in a private folder
     of its own (fpa.build._parse_ahead): the build uses that parse, the warehouse keeps the
     saved parse for the next night, and the folder is gone after the job, after a night with
-    nothing new (the child ended early) and after a child ended while it waits."""
-    from fpa import warm
+    nothing new (the child ended early) and after a child ended while it waits. The parse's
+    manifest is kept pickled, its owner's only: the next night's child reads it instead of
+    parsing."""
+    from fpa import build, warm
 
     inbox, warehouse = night
     scratch = tmp_path / "scratch"  # the children's temporary folders
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no parse of this code yet
     saved = warehouse.parent / "builds" / "dbt" / "target" / "partial_parse.msgpack"
-    saved.unlink()  # parsed from the cache, saved again by the night
+    saved.unlink()  # parsed whole, saved again by the night
     write_policies(inbox, date(2024, 1, 5), HECHI, 10, Decimal("50.00"))
     result = load(inbox, warehouse, dbt_process=warm.start_dbt(warehouse))
     assert result.published, result.summary()
-    assert result.build.parsed_ahead
+    assert result.build.parsed_ahead and not result.build.parse_cached
     assert saved.exists()
     assert list(scratch.glob("fpa-dbt-parse-*")) == []
+    (pickled,) = build.parse_cache().parent.glob("manifest-*.pickle")
+    assert mode(pickled) == 0o600
 
     again = load(inbox, warehouse, dbt_process=warm.start_dbt(warehouse))
     assert again.up_to_date
     assert list(scratch.glob("fpa-dbt-parse-*")) == []
 
+    write_policies(inbox, date(2024, 1, 6), HECHI, 4, Decimal("50.00"))
+    cached = load(inbox, warehouse, dbt_process=warm.start_dbt(warehouse))
+    assert cached.published, cached.summary()
+    assert cached.build.parsed_ahead and cached.build.parse_cached
+    assert list(scratch.glob("fpa-dbt-parse-*")) == []
+
+    pickled.unlink()  # so that the waiting child parses, and says when it has
     waiting = warm.start_dbt(warehouse)
     parsed = None
     for _ in range(600):  # the parse writes its timings last
@@ -140,6 +152,30 @@ def test_dbt_parses_while_the_night_reads_and_leaves_no_folder_behind(night, tmp
     warm.stop(waiting)
     assert waiting.returncode == 128 + 15  # its own exit on SIGTERM, not a kill
     assert list(scratch.glob("fpa-dbt-parse-*")) == []
+
+
+def test_a_pickled_manifest_is_read_only_when_its_owner_alone_can_have_written_it(tmp_path):
+    """A pickle runs code as it loads: one that another user could have written (the file or
+    its folder writable by others) is not read, nor one cut short; the build parses instead."""
+    import pickle
+
+    from fpa import build
+
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    path = folder / "manifest-x.pickle"
+    path.write_bytes(pickle.dumps({"nodes": 3}))
+    path.chmod(0o600)
+    assert build._cached_manifest(path) == {"nodes": 3}
+    path.chmod(0o620)
+    assert build._cached_manifest(path) is None
+    path.chmod(0o600)
+    folder.chmod(0o777)
+    assert build._cached_manifest(path) is None
+    folder.chmod(0o700)
+    path.write_bytes(pickle.dumps({"nodes": 3})[:-3])
+    assert build._cached_manifest(path) is None
+    assert build._cached_manifest(folder / "absent.pickle") is None
 
 
 @pytest.mark.slow
