@@ -154,6 +154,35 @@ def test_dbt_parses_while_the_night_reads_and_leaves_no_folder_behind(night, tmp
     assert list(scratch.glob("fpa-dbt-parse-*")) == []
 
 
+@pytest.mark.slow
+def test_a_pickled_manifest_loads_as_the_parse_left_it(tmp_path, monkeypatch):
+    """The project parsed whole, its lookups built (as a parse that changed files leaves them),
+    kept and read back: every public field as parsed, and the lookups of the loaded manifest
+    find what the parse's find (dbt's own pickling put each lookup one field off: the build
+    read back failed to compile)."""
+    from fpa import build
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no saved parse to start from
+    for name, value in build._env(tmp_path / "b.duckdb", tmp_path / "w.duckdb", tmp_path).items():
+        monkeypatch.setenv(name, value)
+    parsed = build._parse(build.dbt_args(build.PARSE, tmp_path / "w.duckdb", into=tmp_path))
+    assert parsed is not None
+    lookups = ("ref_lookup", "source_lookup", "doc_lookup", "disabled_lookup", "metric_lookup")
+    for lookup in lookups:
+        getattr(parsed, lookup)
+    path = build.manifest_cache({}, "a version")
+    build._keep_manifest(parsed, path)
+    loaded = build._cached_manifest(path)
+    assert loaded is not None and loaded is not parsed
+    # as dbt writes manifest.json (its FileHash of a file-less node equals nothing, itself included)
+    assert loaded.writable_manifest().to_dict() == parsed.writable_manifest().to_dict()
+    for lookup in lookups:
+        assert type(getattr(loaded, lookup)) is type(getattr(parsed, lookup))
+    found = loaded.ref_lookup.find("int_policies__current", None, None, loaded)
+    assert found.unique_id == "model.fpa.int_policies__current"
+    assert found == parsed.ref_lookup.find("int_policies__current", None, None, parsed)
+
+
 def test_a_pickled_manifest_is_read_only_when_its_owner_alone_can_have_written_it(tmp_path):
     """A pickle runs code as it loads: one that another user could have written (the file or
     its folder writable by others) is not read, nor one cut short; the build parses instead."""

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from fpa import scratch, warm
@@ -202,6 +202,10 @@ def parse_cache() -> Path:
     return base / "fpa" / "dbt" / checkout / PARSE_FILE
 
 
+MANIFESTS_KEPT = 4  # other versions' and environments' (a test's, a checkout between two)
+MANIFEST_FORMAT = 2  # how _ManifestPickler writes one (1: dbt's own pickling, unreadable)
+
+
 def manifest_cache(env: dict[str, str], project: str) -> Path:
     """Where the manifest of a parse of this project version under this profile environment is
     kept, pickled, beside the saved parse of parse_cache(): read back in 0.01 s where dbt took
@@ -212,12 +216,11 @@ def manifest_cache(env: dict[str, str], project: str) -> Path:
     from dbt.version import __version__ as dbt_version
 
     flags = {k: v for k, v in os.environ.items() if k.startswith("DBT_")}
-    key = json.dumps([project, env, flags, sys.version, dbt_version, adapter], sort_keys=True)
+    key = json.dumps(
+        [MANIFEST_FORMAT, project, env, flags, sys.version, dbt_version, adapter], sort_keys=True
+    )
     name = f"manifest-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
     return parse_cache().with_name(name)
-
-
-MANIFESTS_KEPT = 4  # other versions' and environments' (a test's, a checkout between two)
 
 
 def _cached_manifest(path: Path):
@@ -244,13 +247,35 @@ def _keep_manifest(manifest, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_name(f"{path.name}.{os.getpid()}")
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            pickle.dump(manifest, f, protocol=pickle.HIGHEST_PROTOCOL)
+            _ManifestPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(manifest)
         os.replace(partial, path)
         kept = sorted(path.parent.glob("manifest-*.pickle"), key=lambda p: p.stat().st_mtime)
         for old in kept[:-MANIFESTS_KEPT]:
             old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - see above
         pass
+
+
+class _ManifestPickler(pickle.Pickler):
+    """dbt's Manifest.__reduce_ex__ (1.11) passes its lookups one field off from where they
+    belong (it leaves out `fixtures`): a manifest whose lookups were built, as a parse that
+    changed files leaves them, loads with a lookup of one kind where another belongs, and the
+    build fails to compile. Pickled here by its public fields; its lookups and caches are built
+    again as they are used."""
+
+    def reducer_override(self, obj):
+        from dbt.contracts.graph.manifest import Manifest
+
+        if type(obj) is not Manifest:
+            return NotImplemented
+        public = {f.name: getattr(obj, f.name) for f in fields(obj) if not f.name.startswith("_")}
+        return _manifest_from_fields, (public,)
+
+
+def _manifest_from_fields(public: dict):
+    from dbt.contracts.graph.manifest import Manifest
+
+    return Manifest(**public)
 
 
 def _manifest(args: list[str], env: dict[str, str], project: str):

@@ -3,19 +3,12 @@
 -- merges the new versions into, and what int_insurance__area_day takes away before it adds
 -- their state after. Empty when int_policies__current is built whole. A table in the work
 -- database, rewritten each build: a day's policies.
--- The lookup reads a day's keys among every policy held (29 M at ten years): DuckDB pushes the
--- keys into the scan of int_policies__current as a filter on its row groups only when it may
--- build one from thousands of values, and only without the compressed-string projection it puts
--- between the scan and the join (0.8 -> 0.1 s at ten years); both set back after (a node run
--- beside it meanwhile plans with them too: plans, not results).
+-- The lookup reads a day's keys among every policy held (macros/day_keys_filter.sql).
 {{ config(
     materialized='table',
     database='work',
-    pre_hook=[
-        "set dynamic_or_filter_threshold = 100000",
-        "set disabled_optimizers = 'compressed_materialization'",
-    ],
-    post_hook=["reset dynamic_or_filter_threshold", "reset disabled_optimizers"],
+    pre_hook="{{ day_keys_filter('start') }}",
+    post_hook="{{ day_keys_filter('end') }}",
 ) }}
 -- depends_on: {{ ref('stg_insurer__policies') }}
 -- depends_on: {{ ref('stg_audit__load_audit') }}

@@ -11,7 +11,8 @@
 -- cost is the day's, however many years of versions the policies have.
 --
 -- Computed whole it reads the history at its finest grain: the build's larger memory limit
--- while it runs (whole_history_memory, macros/set_build_memory_limit.sql).
+-- while it runs (whole_history_memory, macros/set_build_memory_limit.sql). A night's merge
+-- replaces a day's policies among every policy held (macros/day_keys_filter.sql).
 {{ config(
     materialized='incremental',
     database='work',
@@ -19,8 +20,14 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     meta={'whole_history_memory': true},
-    pre_hook="{{ whole_history_memory('start') }}",
-    post_hook="{{ whole_history_memory('end') }}",
+    pre_hook=[
+        "{{ whole_history_memory('start') }}",
+        "{{ day_keys_filter('start') if is_incremental() }}",
+    ],
+    post_hook=[
+        "{{ whole_history_memory('end') }}",
+        "{{ day_keys_filter('end') if is_incremental() }}",
+    ],
 ) }}
 -- depends_on: {{ ref('stg_audit__load_audit') }}
 -- depends_on: {{ ref('int_policies__changed') }}
